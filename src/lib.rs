@@ -1,0 +1,16 @@
+//! pivot: runs Piston JSON / TwiML call flows, fetched from a customer's web app, on
+//! FreeSWITCH calls that arrive over the outbound event socket.
+//!
+//! Data flows one way: `server` → `call` → `callflow` → (`pivot` for HTTP, `esl` for
+//! commands); `store` is fed through a channel; `api` only reads `store`.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod call;
+pub mod callflow;
+pub mod config;
+pub mod esl;
+pub mod pivot;
+pub mod route;
+pub mod server;
+pub mod store;

@@ -1,0 +1,1 @@
+//! Test support: a fake FreeSWITCH and a scripted web app.
