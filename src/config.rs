@@ -1,1 +1,427 @@
-//! (placeholder)
+//! `pivot.toml` → a validated [`Config`]. Owns the defaults and the error messages that name
+//! the file and the key; does not load callflow documents (that is `route`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::route::AccountId;
+
+/// Why a configuration could not be used. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Parse { file: PathBuf, message: String },
+    #[error("{file}: key `{key}`: {message}")]
+    Invalid {
+        file: PathBuf,
+        key: String,
+        message: String,
+    },
+}
+
+/// The whole configuration; every field has a default so `pivot serve` runs without a file.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub default_account: AccountId,
+    pub callflows: Option<PathBuf>,
+    pub esl: EslConfig,
+    pub api: ApiSection,
+    pub store: StoreSection,
+    pub http: HttpConfig,
+    pub media: MediaConfig,
+    pub accounts: Vec<AccountConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EslConfig {
+    pub listen: SocketAddr,
+    pub max_calls: usize,
+    pub max_frame_bytes: usize,
+    /// How long a finished call waits for CHANNEL_HANGUP_COMPLETE before it closes anyway.
+    pub hangup_wait: Duration,
+    /// How long a command may wait for its reply before the call is given up.
+    pub reply_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiSection {
+    pub listen: SocketAddr,
+    pub token_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreSection {
+    pub path: PathBuf,
+    pub retention_days: u32,
+    pub queue_capacity: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub max_body_bytes: usize,
+    pub max_redirects: usize,
+    /// How many requests one call may make to web apps (stops a web app that answers every
+    /// request with another pivot node from looping forever).
+    pub max_requests_per_call: u32,
+    pub max_flow_nodes: usize,
+    pub max_flow_depth: usize,
+    pub user_agent: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    pub tts_engine: String,
+    pub tts_voice: String,
+    /// Directory on the FreeSWITCH host where `record_caller` writes its files.
+    pub recordings_dir: String,
+    /// Directory on the FreeSWITCH host where `play` looks up media ids.
+    pub media_dir: String,
+    pub beep: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccountConfig {
+    pub id: AccountId,
+    pub name: String,
+    pub api_key: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            default_account: "00000000000000000000000000000000"
+                .parse()
+                .expect("a constant of 32 hex digits is an account id"),
+            callflows: None,
+            esl: EslConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], 8084)),
+                max_calls: 2000,
+                max_frame_bytes: 16 * 1024 * 1024,
+                hangup_wait: Duration::from_secs(5),
+                reply_timeout: Duration::from_secs(10),
+            },
+            api: ApiSection {
+                listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+                token_ttl: Duration::from_secs(3600),
+            },
+            store: StoreSection {
+                path: PathBuf::from("pivot.db"),
+                retention_days: 30,
+                queue_capacity: 10_000,
+            },
+            http: HttpConfig {
+                max_body_bytes: 1024 * 1024,
+                max_redirects: 5,
+                max_requests_per_call: 64,
+                max_flow_nodes: 1000,
+                max_flow_depth: 64,
+                user_agent: format!("pivot/{}", env!("CARGO_PKG_VERSION")),
+            },
+            media: MediaConfig {
+                tts_engine: "flite".into(),
+                tts_voice: "slt".into(),
+                recordings_dir: "/tmp".into(),
+                media_dir: "/var/lib/pivot/media".into(),
+                beep: "tone_stream://%(250,0,800)".into(),
+            },
+            accounts: Vec::new(),
+        }
+    }
+}
+
+/// The file's shape: every section optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    default_account: Option<String>,
+    callflows: Option<PathBuf>,
+    esl: Option<RawEsl>,
+    api: Option<RawApi>,
+    store: Option<RawStore>,
+    http: Option<RawHttp>,
+    media: Option<RawMedia>,
+    #[serde(default)]
+    accounts: Vec<RawAccount>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEsl {
+    listen: Option<String>,
+    max_calls: Option<usize>,
+    max_frame_bytes: Option<usize>,
+    hangup_wait_ms: Option<u64>,
+    reply_timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    listen: Option<String>,
+    token_ttl_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    path: Option<PathBuf>,
+    retention_days: Option<u32>,
+    queue_capacity: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    max_body_bytes: Option<usize>,
+    max_redirects: Option<usize>,
+    max_requests_per_call: Option<u32>,
+    max_flow_nodes: Option<usize>,
+    max_flow_depth: Option<usize>,
+    user_agent: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMedia {
+    tts_engine: Option<String>,
+    tts_voice: Option<String>,
+    recordings_dir: Option<String>,
+    media_dir: Option<String>,
+    beep: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccount {
+    id: String,
+    name: String,
+    api_key: String,
+}
+
+impl Config {
+    /// Reads and validates `path`. Relative paths inside it (callflows, store) are taken
+    /// relative to the file's directory, so a config works from any working directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::from_toml(&text, path, base)
+    }
+
+    /// Validates TOML text; `file` is only used in error messages, `base` resolves paths.
+    pub fn from_toml(text: &str, file: &Path, base: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            file: file.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let v = Validator { file };
+        let mut c = Config::default();
+        if let Some(a) = raw.default_account {
+            c.default_account = v.account("default_account", &a)?;
+        }
+        c.callflows = raw.callflows.map(|p| base.join(p));
+        if let Some(e) = raw.esl {
+            if let Some(l) = e.listen {
+                c.esl.listen = v.addr("esl.listen", &l)?;
+            }
+            set(&mut c.esl.max_calls, e.max_calls);
+            c.esl.max_calls = v.positive("esl.max_calls", c.esl.max_calls)?;
+            set(&mut c.esl.max_frame_bytes, e.max_frame_bytes);
+            c.esl.max_frame_bytes = v.positive("esl.max_frame_bytes", c.esl.max_frame_bytes)?;
+            if let Some(ms) = e.hangup_wait_ms {
+                c.esl.hangup_wait = Duration::from_millis(ms);
+            }
+            if let Some(ms) = e.reply_timeout_ms {
+                c.esl.reply_timeout = Duration::from_millis(v.positive("esl.reply_timeout_ms", ms as usize)? as u64);
+            }
+        }
+        if let Some(a) = raw.api {
+            if let Some(l) = a.listen {
+                c.api.listen = v.addr("api.listen", &l)?;
+            }
+            if let Some(s) = a.token_ttl_secs {
+                c.api.token_ttl = Duration::from_secs(v.positive("api.token_ttl_secs", s as usize)? as u64);
+            }
+        }
+        if let Some(s) = raw.store {
+            if let Some(p) = s.path {
+                c.store.path = base.join(p);
+            }
+            set(&mut c.store.retention_days, s.retention_days);
+            set(&mut c.store.queue_capacity, s.queue_capacity);
+            c.store.queue_capacity = v.positive("store.queue_capacity", c.store.queue_capacity)?;
+        }
+        if let Some(h) = raw.http {
+            set(&mut c.http.max_body_bytes, h.max_body_bytes);
+            set(&mut c.http.max_redirects, h.max_redirects);
+            set(&mut c.http.max_requests_per_call, h.max_requests_per_call);
+            set(&mut c.http.max_flow_nodes, h.max_flow_nodes);
+            set(&mut c.http.max_flow_depth, h.max_flow_depth);
+            set(&mut c.http.user_agent, h.user_agent);
+            c.http.max_body_bytes = v.positive("http.max_body_bytes", c.http.max_body_bytes)?;
+        }
+        if let Some(m) = raw.media {
+            set(&mut c.media.tts_engine, m.tts_engine);
+            set(&mut c.media.tts_voice, m.tts_voice);
+            set(&mut c.media.recordings_dir, m.recordings_dir);
+            set(&mut c.media.media_dir, m.media_dir);
+            set(&mut c.media.beep, m.beep);
+            v.word("media.tts_engine", &c.media.tts_engine)?;
+            v.word("media.tts_voice", &c.media.tts_voice)?;
+            v.path_text("media.recordings_dir", &c.media.recordings_dir)?;
+            v.path_text("media.media_dir", &c.media.media_dir)?;
+            v.path_text("media.beep", &c.media.beep)?;
+        }
+        for (i, a) in raw.accounts.into_iter().enumerate() {
+            let key = format!("accounts[{i}]");
+            let id = v.account(&format!("{key}.id"), &a.id)?;
+            if a.api_key.len() < 8 {
+                return Err(v.err(&format!("{key}.api_key"), "must be at least 8 characters"));
+            }
+            if c.accounts.iter().any(|o| o.id == id) {
+                return Err(v.err(&format!("{key}.id"), "the same account id appears twice"));
+            }
+            c.accounts.push(AccountConfig {
+                id,
+                name: a.name,
+                api_key: a.api_key,
+            });
+        }
+        Ok(c)
+    }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}
+
+struct Validator<'a> {
+    file: &'a Path,
+}
+
+impl Validator<'_> {
+    fn err(&self, key: &str, message: &str) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.to_path_buf(),
+            key: key.to_string(),
+            message: message.to_string(),
+        }
+    }
+
+    fn addr(&self, key: &str, s: &str) -> Result<SocketAddr, ConfigError> {
+        s.parse()
+            .map_err(|_| self.err(key, &format!("`{s}` is not an address like 127.0.0.1:8084")))
+    }
+
+    fn account(&self, key: &str, s: &str) -> Result<AccountId, ConfigError> {
+        s.parse()
+            .map_err(|_| self.err(key, &format!("`{s}` is not an account id (32 hex digits)")))
+    }
+
+    fn positive(&self, key: &str, n: usize) -> Result<usize, ConfigError> {
+        if n == 0 {
+            return Err(self.err(key, "must be greater than 0"));
+        }
+        Ok(n)
+    }
+
+    /// Engine and voice names go into a FreeSWITCH argument: letters, digits, `_.-` only.
+    fn word(&self, key: &str, s: &str) -> Result<(), ConfigError> {
+        let ok = !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if ok {
+            Ok(())
+        } else {
+            Err(self.err(key, "use letters, digits, `_`, `.` or `-` only"))
+        }
+    }
+
+    fn path_text(&self, key: &str, s: &str) -> Result<(), ConfigError> {
+        if s.is_empty() || s.chars().any(|c| c.is_control() || c == ' ' || c == '$') {
+            return Err(self.err(key, "must be non-empty, without spaces, `$` or control characters"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, Path::new("pivot.toml"), Path::new("/etc/pivot"))
+    }
+
+    #[test]
+    fn empty_file_gives_the_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.esl.listen.port(), 8084);
+        assert_eq!(c.api.listen.port(), 8000);
+        assert_eq!(c.store.retention_days, 30);
+        assert_eq!(c.http.max_body_bytes, 1024 * 1024);
+    }
+
+    #[test]
+    fn full_file_is_read_and_paths_are_relative_to_it() {
+        let c = parse(
+            r#"
+            default_account = "0123456789abcdef0123456789ABCDEF"
+            callflows = "flows"
+            [esl]
+            listen = "0.0.0.0:0"
+            [api]
+            listen = "127.0.0.1:0"
+            [store]
+            path = "debug.db"
+            [[accounts]]
+            id = "0123456789abcdef0123456789abcdef"
+            name = "Example"
+            api_key = "secret-key-1"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.default_account.to_string(), "0123456789abcdef0123456789abcdef");
+        assert_eq!(c.callflows, Some(PathBuf::from("/etc/pivot/flows")));
+        assert_eq!(c.store.path, PathBuf::from("/etc/pivot/debug.db"));
+        assert_eq!(c.esl.listen.port(), 0);
+        assert_eq!(c.accounts.len(), 1);
+    }
+
+    #[test]
+    fn unknown_key_names_file_and_key() {
+        let e = parse("[esl]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n").unwrap_err().to_string();
+        assert!(e.starts_with("pivot.toml:"), "{e}");
+        assert!(e.contains("lisen"), "{e}");
+    }
+
+    #[test]
+    fn bad_address_names_the_key() {
+        let e = parse("[esl]\nlisten = \"nowhere\"\n").unwrap_err().to_string();
+        assert!(e.contains("esl.listen") && e.contains("nowhere"), "{e}");
+    }
+
+    #[test]
+    fn bad_account_id_names_the_key() {
+        let e = parse("default_account = \"xyz\"\n").unwrap_err().to_string();
+        assert!(e.contains("default_account") && e.contains("32 hex"), "{e}");
+    }
+
+    #[test]
+    fn tts_voice_cannot_carry_separators() {
+        let e = parse("[media]\ntts_voice = \"kal|x\"\n").unwrap_err().to_string();
+        assert!(e.contains("media.tts_voice"), "{e}");
+    }
+}

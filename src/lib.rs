@@ -6,10 +6,12 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod app;
 pub mod call;
 pub mod callflow;
 pub mod config;
 pub mod esl;
+pub mod metrics;
 pub mod pivot;
 pub mod route;
 pub mod server;

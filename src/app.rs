@@ -1,0 +1,131 @@
+//! A whole running pivot: the debug store, the event socket server and the REST API, started
+//! together from a [`Config`] and stopped together. `main`, the demo and the tests all start
+//! pivot through here, so they run the same code.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::api::{self, ApiAccount, ApiConfig};
+use crate::call::Engine;
+use crate::callflow::FlowLimits;
+use crate::config::Config;
+use crate::route::{RouteError, Router};
+use crate::server::{self, Shutdown};
+use crate::store::{self, StoreConfig, StoreWriter};
+
+/// Why pivot could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("callflow documents: {0}")]
+    Callflows(#[from] RouteError),
+    #[error("debug store: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("HTTP client: {0}")]
+    Http(String),
+}
+
+/// Loads the callflow documents the config names (none when it names no directory).
+pub fn load_router(config: &Config) -> Result<Router, RouteError> {
+    let limits = FlowLimits {
+        max_nodes: config.http.max_flow_nodes,
+        max_depth: config.http.max_flow_depth,
+    };
+    match &config.callflows {
+        Some(dir) => Router::load_dir(dir, &limits),
+        None => Ok(Router::empty()),
+    }
+}
+
+/// A started pivot.
+pub struct App {
+    pub esl_addr: SocketAddr,
+    pub api_addr: SocketAddr,
+    pub engine: Arc<Engine>,
+    pub shutdown: Shutdown,
+    esl_listener: TcpListener,
+    api_task: tokio::task::JoinHandle<()>,
+    api_stop: tokio_util::sync::CancellationToken,
+    writer: StoreWriter,
+}
+
+impl App {
+    /// Opens the store, binds both listeners (port 0 picks a free port) and starts the API.
+    pub async fn start(config: Config, router: Router) -> Result<App, StartError> {
+        let (sink, writer, reader) = store::open(&StoreConfig {
+            path: config.store.path.clone(),
+            retention_days: config.store.retention_days,
+            queue_capacity: config.store.queue_capacity,
+            ..StoreConfig::default()
+        })?;
+        let esl_listener = bind(config.esl.listen).await?;
+        let api_listener = bind(config.api.listen).await?;
+        let esl_addr = local(&esl_listener, config.esl.listen);
+        let api_addr = local(&api_listener, config.api.listen);
+        let api_config = ApiConfig {
+            accounts: config
+                .accounts
+                .iter()
+                .map(|a| ApiAccount {
+                    id: a.id.to_string(),
+                    name: a.name.clone(),
+                    api_key: a.api_key.clone(),
+                })
+                .collect(),
+            token_ttl: config.api.token_ttl,
+        };
+        let engine = Arc::new(Engine::new(config, router, Some(sink)).map_err(StartError::Http)?);
+        let routes = api::router(api_config, reader).merge(crate::metrics::router(engine.clone()));
+        let api_stop = tokio_util::sync::CancellationToken::new();
+        let stop = api_stop.clone();
+        let api_task = tokio::spawn(async move {
+            let serve = axum::serve(api_listener, routes)
+                .with_graceful_shutdown(async move { stop.cancelled().await });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "REST API server failed");
+            }
+        });
+        tracing::info!(%esl_addr, "event socket listening");
+        tracing::info!(%api_addr, "REST API listening");
+        Ok(App {
+            esl_addr,
+            api_addr,
+            engine,
+            shutdown: Shutdown::default(),
+            esl_listener,
+            api_task,
+            api_stop,
+            writer,
+        })
+    }
+
+    /// Serves calls until `shutdown.stop_accepting` fires, then drains calls (up to `grace`),
+    /// flushes the debug log and stops the API.
+    pub async fn run(self, grace: Duration) -> std::io::Result<()> {
+        let result = server::run(self.esl_listener, self.engine.clone(), self.shutdown, grace).await;
+        // Calls are over: whatever they logged is in the queue; flush it before exiting.
+        drop(self.engine);
+        let writer = self.writer;
+        let _ = tokio::task::spawn_blocking(move || writer.shutdown()).await;
+        self.api_stop.cancel();
+        let _ = self.api_task.await;
+        result
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Listen { addr, source })
+}
+
+fn local(listener: &TcpListener, fallback: SocketAddr) -> SocketAddr {
+    listener.local_addr().unwrap_or(fallback)
+}

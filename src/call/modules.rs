@@ -1,0 +1,371 @@
+//! What each module does on the call (contract section 5): the FreeSWITCH applications it
+//! runs and what it hands to the next step. Every argument goes through the one command
+//! encoder, as a length-delimited body, so no text from a web app can add a header or a
+//! command; `${...}` expansion is off on the channel (see `call::handshake`).
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::callflow::{
+    CollectDtmf, HttpUrl, Play, PlayId, PivotRequest, RecordCaller, ReqFormat, Say, Tts,
+    UploadMethod,
+};
+use crate::esl::Command;
+use crate::pivot::fetch::{build_request, RequestSpec, Response};
+use crate::pivot::params::{form_body, piston_params, twiml_params};
+use crate::pivot::translate;
+use crate::store::{DebugRecord, Entry};
+
+use super::runner::{CallRun, OwedUpload, Step};
+use super::session::{AppOutcome, SessionError};
+
+impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
+    /// Runs one application; the flow goes on to `_` unless the channel is gone.
+    pub(super) async fn app(&mut self, app: &str, arg: Option<String>) -> Result<Step, SessionError> {
+        match self.session.execute(app, arg, None).await? {
+            AppOutcome::Done(_) => Ok(Step::Child(None)),
+            AppOutcome::HungUp => Ok(Step::Over),
+        }
+    }
+
+    pub(super) async fn answer(&mut self) -> Result<Step, SessionError> {
+        let step = self.app("answer", None).await?;
+        self.answered = true;
+        if let Some(info) = self.info.as_mut() {
+            info.answered = true;
+        }
+        Ok(step)
+    }
+
+    /// Media needs an answered channel; answers once, before the first prompt.
+    async fn ensure_answered(&mut self) -> Result<bool, SessionError> {
+        if !self.answered {
+            if let Step::Over = self.answer().await? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Sets a channel variable without any expansion (`uuid_setvar`, not the `set` app,
+    /// which expands its value again). The value is made one line.
+    async fn setvar(&mut self, name: &str, value: &str) -> Result<(), SessionError> {
+        if self.session.state.is_over() {
+            return Ok(());
+        }
+        let clean: String = value
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(512)
+            .collect();
+        let cmd = format!("uuid_setvar {} {name} {}", self.call_id, clean.trim());
+        self.session.command(Command::Api(cmd)).await?;
+        Ok(())
+    }
+
+    pub(super) async fn say(&mut self, say: Say) -> Result<Step, SessionError> {
+        let Some(say_type) = say.say_type else {
+            let tts = Tts {
+                text: say.text,
+                voice: None,
+                language: Some(say.language),
+                engine: None,
+            };
+            return self.tts(tts).await;
+        };
+        if !self.ensure_answered().await? {
+            return Ok(Step::Over);
+        }
+        let gender = say.gender.map(|g| format!(" {g}")).unwrap_or_default();
+        // The model guarantees the text has no quote, `$`, brace or control character.
+        let arg = format!(
+            "{} {} {}{gender} '{}'",
+            say.language,
+            say_type,
+            say.method.as_str(),
+            say.text
+        );
+        self.app("say", Some(arg)).await
+    }
+
+    pub(super) async fn tts(&mut self, tts: Tts) -> Result<Step, SessionError> {
+        if !self.ensure_answered().await? {
+            return Ok(Step::Over);
+        }
+        let media = &self.engine.config.media;
+        let engine = tts.engine.map_or_else(|| media.tts_engine.clone(), |e| e.to_string());
+        let voice = tts.voice.map_or_else(|| media.tts_voice.clone(), |v| v.to_string());
+        // speak splits on `|` into at most three parts, so the text keeps its own pipes.
+        let arg = format!("{engine}|{voice}|{}", tts.text);
+        self.app("speak", Some(arg)).await
+    }
+
+    pub(super) async fn play(&mut self, play: Play) -> Result<Step, SessionError> {
+        if play.answer && !self.ensure_answered().await? {
+            return Ok(Step::Over);
+        }
+        if let Some(keys) = &play.terminators {
+            let keys: String = keys.chars().collect();
+            self.setvar("playback_terminators", &keys).await?;
+        }
+        let source = match &play.id {
+            PlayId::Url(url) => format!("http_cache://{url}"),
+            PlayId::Path(p) | PlayId::Stream(p) => p.to_string(),
+            PlayId::Media(id) => format!("{}/{id}", self.engine.config.media.media_dir),
+        };
+        if play.endless {
+            return self.app("endless_playback", Some(source)).await;
+        }
+        let loops = (play.loop_count > 1).then_some(play.loop_count);
+        match self.session.execute("playback", Some(source), loops).await? {
+            AppOutcome::Done(_) => Ok(Step::Child(None)),
+            AppOutcome::HungUp => Ok(Step::Over),
+        }
+    }
+
+    pub(super) async fn record_caller(&mut self, rec: RecordCaller) -> Result<Step, SessionError> {
+        if !self.ensure_answered().await? {
+            return Ok(Step::Over);
+        }
+        // Any key ends the recording (contract 5); `record` reads its terminators here.
+        self.setvar("playback_terminators", "any").await?;
+        if rec.beep {
+            let beep = self.engine.config.media.beep.clone();
+            if let Step::Over = self.app("playback", Some(beep)).await? {
+                return Ok(Step::Over);
+            }
+        }
+        let name = format!("{}.{}", self.call_id, rec.format.extension());
+        let file = format!("{}/{name}", self.engine.config.media.recordings_dir);
+        let arg = format!("{file} {} 200 5", rec.time_limit);
+        let outcome = self.session.execute("record", Some(arg), None).await?;
+        let upload = OwedUpload {
+            url: upload_url(&rec.url, &name),
+            file,
+            post: rec.method == UploadMethod::Post,
+        };
+        match outcome {
+            AppOutcome::Done(_) => {
+                self.upload(upload).await;
+                Ok(Step::Child(None))
+            }
+            // The usual voicemail ends with the caller hanging up: the file is complete once
+            // CHANNEL_HANGUP_COMPLETE arrives, so the upload is owed until teardown.
+            AppOutcome::HungUp => {
+                self.owed.push(upload);
+                Ok(Step::Over)
+            }
+        }
+    }
+
+    pub(super) async fn collect_dtmf(&mut self, c: CollectDtmf) -> Result<Step, SessionError> {
+        let mut digits = String::new();
+        let mut wait = c.timeout;
+        while digits.len() < c.max_digits as usize {
+            match self.session.next_digit(wait).await? {
+                Some(d) if c.terminators.contains(d) => break,
+                Some(d) => {
+                    digits.push(d);
+                    wait = c.interdigit_timeout;
+                }
+                None => break,
+            }
+        }
+        if self.session.state.is_over() {
+            return Ok(Step::Over);
+        }
+        tracing::debug!(digits = %digits, collection = %c.collection_name, "digits collected");
+        self.session.note(&format!("collected: {}={digits}", c.collection_name));
+        if digits.is_empty() {
+            return Ok(Step::Child(None));
+        }
+        self.digits.insert(c.collection_name.to_string(), digits.clone());
+        Ok(Step::Child(Some(digits)))
+    }
+
+    pub(super) async fn pivot(&mut self, req: PivotRequest) -> Result<Step, SessionError> {
+        let engine = self.engine;
+        if self.summary.requests >= engine.config.http.max_requests_per_call {
+            let msg = format!(
+                "this call already made {} requests (http.max_requests_per_call)",
+                self.summary.requests
+            );
+            return self.failback(&req, "request_limit", &msg).await;
+        }
+        self.summary.requests += 1;
+        engine.stats.requests.fetch_add(1, Ordering::Relaxed);
+        if req.cdr_url.is_some() {
+            self.cdr_url = req.cdr_url.clone();
+        }
+        let Some(info) = self.info.as_ref() else {
+            return Ok(Step::Over);
+        };
+        let params = match req.req_format {
+            ReqFormat::Piston => piston_params(info, &self.digits),
+            ReqFormat::Twiml => twiml_params(info, &self.digits),
+        };
+        self.digits.clear();
+        let spec = build_request(&req, &params);
+        self.session.note(&format!("request: {:?} {}", spec.method, spec.url));
+        if req.debug {
+            self.debug_request(&spec);
+        }
+        let fetched = self.session.listen_while(engine.http.fetch(&spec)).await?;
+        let result = match fetched {
+            None => {
+                if req.debug {
+                    self.debug(Entry::Error {
+                        kind: "hangup".into(),
+                        message: "the call ended before the web app answered".into(),
+                    });
+                }
+                return Ok(Step::Over);
+            }
+            Some(r) => r,
+        };
+        match result {
+            Ok(resp) => {
+                self.session.note(&format!("response: {} ({} bytes)", resp.status, resp.body.len()));
+                if req.debug {
+                    self.debug_response(&resp);
+                }
+                match translate(&resp, &engine.flow_limits) {
+                    Ok(flow) => Ok(Step::Flow(flow)),
+                    Err(e) => self.failback(&req, e.kind(), &e.to_string()).await,
+                }
+            }
+            Err(e) => {
+                if let (true, Some(resp)) = (req.debug, e.response()) {
+                    self.debug_response(resp);
+                }
+                self.failback(&req, e.kind(), &e.to_string()).await
+            }
+        }
+    }
+
+    /// Logs the failure, records it, tells the channel (`pivot_failure`) and takes `_`.
+    async fn failback(&mut self, req: &PivotRequest, kind: &str, message: &str) -> Result<Step, SessionError> {
+        self.engine.stats.failbacks.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(kind, error = %message, url = %req.voice_url, "web app request failed: taking the failback");
+        self.session.note(&format!("failback: {kind}: {message}"));
+        self.summary.failures.push(format!("{kind}: {message}"));
+        if req.debug {
+            self.debug(Entry::Error {
+                kind: kind.into(),
+                message: message.into(),
+            });
+        }
+        self.setvar("pivot_failure", &format!("{kind}: {message}")).await?;
+        Ok(Step::Failback)
+    }
+
+    fn debug(&self, entry: Entry) {
+        if let Some(sink) = &self.engine.debug {
+            sink.record(DebugRecord {
+                call_id: self.call_id.clone(),
+                account_id: self.account.to_string(),
+                iteration: self.summary.requests,
+                created: SystemTime::now(),
+                entry,
+            });
+        }
+    }
+
+    fn debug_request(&self, spec: &RequestSpec) {
+        self.debug(Entry::Request {
+            method: format!("{:?}", spec.method).to_ascii_lowercase(),
+            uri: spec.url.to_string(),
+            req_headers: spec.headers.clone(),
+            req_body: spec.body.clone(),
+        });
+    }
+
+    fn debug_response(&self, resp: &Response) {
+        self.debug(Entry::ResponseBody {
+            resp_body: String::from_utf8_lossy(&resp.body).into_owned(),
+        });
+        self.debug(Entry::ResponseHead {
+            status_code: resp.status,
+            headers: resp.headers.clone(),
+        });
+    }
+
+    /// Uploads a recording: FreeSWITCH PUTs it with mod_http_cache's `http_put` (the file is
+    /// on its host); a POST is done by pivot itself, which must be able to read the file.
+    pub(super) async fn upload(&mut self, up: OwedUpload) {
+        let result = if up.post {
+            self.post_file(&up).await
+        } else if self.session.state.closed {
+            "not uploaded: the event socket closed first".to_string()
+        } else {
+            let cmd = format!("http_put {} {}", up.url, up.file);
+            match self.session.command(Command::Api(cmd)).await {
+                Ok(reply) => reply.trim().to_string(),
+                Err(e) => format!("not uploaded: {e}"),
+            }
+        };
+        if result.starts_with("+OK") {
+            tracing::info!(url = %up.url, file = %up.file, result = %result, "recording uploaded");
+        } else {
+            tracing::warn!(url = %up.url, file = %up.file, result = %result, "recording upload failed");
+        }
+        self.session.note(&format!("upload: {} -> {result}", up.url));
+        self.summary.uploads.push(format!("{} -> {result}", up.url));
+    }
+
+    async fn post_file(&self, up: &OwedUpload) -> String {
+        let body = match tokio::fs::read(&up.file).await {
+            Ok(b) => Bytes::from(b),
+            Err(e) => return format!("-ERR cannot read {}: {e}", up.file),
+        };
+        let ct = if up.file.ends_with(".wav") { "audio/wav" } else { "audio/mpeg" };
+        let sent = self
+            .engine
+            .http
+            .send_simple(reqwest::Method::POST, up.url.as_url().clone(), ct, body, Duration::from_secs(60))
+            .await;
+        match sent {
+            Ok(s) if (200..300).contains(&s) => format!("+OK {s}"),
+            Ok(s) => format!("-ERR {s}"),
+            Err(e) => format!("-ERR {e}"),
+        }
+    }
+
+    /// Posts the call's summary to the last `cdr_url` a pivot node named.
+    pub(super) async fn post_cdr(&self) {
+        let (Some(url), Some(info)) = (&self.cdr_url, &self.info) else {
+            return;
+        };
+        let mut params = piston_params(info, &Default::default());
+        let cause = self.summary.hangup_cause.clone().unwrap_or_default();
+        params.push(("Hangup-Cause".into(), cause.into()));
+        let body = Bytes::from(form_body(&params));
+        let sent = self
+            .engine
+            .http
+            .send_simple(
+                reqwest::Method::POST,
+                url.as_url().clone(),
+                "application/x-www-form-urlencoded",
+                body,
+                Duration::from_secs(10),
+            )
+            .await;
+        match sent {
+            Ok(status) => tracing::info!(url = %url, status, "CDR posted"),
+            Err(e) => tracing::warn!(url = %url, error = %e, "CDR post failed"),
+        }
+    }
+}
+
+/// `<url>/<name>`, keeping the base URL's query string.
+fn upload_url(base: &HttpUrl, name: &str) -> HttpUrl {
+    let mut url = base.as_url().clone();
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments.pop_if_empty().push(name);
+    }
+    HttpUrl::from_url(url).unwrap_or_else(|_| base.clone())
+}

@@ -1,0 +1,376 @@
+//! One call's event socket session: send a command and wait for its reply, execute an
+//! application and wait for its CHANNEL_EXECUTE_COMPLETE by Event-UUID, and keep track of
+//! what the events say about the channel (hung up, hangup complete, DTMF pressed) while
+//! waiting for anything. Owns the socket; knows nothing of flows or HTTP.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+
+use crate::esl::{ChannelData, Command, EslCodec, EslError, Event, Execute, Limits, Message};
+
+/// Why a session cannot go on. Hangups are not errors: they are channel state.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("event socket: {0}")]
+    Esl(#[from] EslError),
+    #[error("FreeSWITCH closed the event socket")]
+    Closed,
+    #[error("no reply to `{command}` within {ms} ms")]
+    ReplyTimeout { command: &'static str, ms: u128 },
+    #[error("FreeSWITCH refused `{command}`: {reply}")]
+    Refused { command: &'static str, reply: String },
+    #[error("the first frame was not a connect reply")]
+    NoChannelData,
+}
+
+/// How an application run ended.
+#[derive(Debug)]
+pub enum AppOutcome {
+    /// CHANNEL_EXECUTE_COMPLETE arrived for it.
+    Done(Box<Event>),
+    /// The channel hung up first (or already had): the flow must stop.
+    HungUp,
+}
+
+/// The channel as the events describe it.
+#[derive(Debug, Default)]
+pub struct ChannelState {
+    pub hangup_cause: Option<String>,
+    pub hangup_complete: bool,
+    pub closed: bool,
+    /// Set when pivot was told to stop (shutdown deadline passed).
+    pub killed: bool,
+}
+
+impl ChannelState {
+    pub fn is_over(&self) -> bool {
+        self.hangup_cause.is_some() || self.closed || self.killed
+    }
+}
+
+/// A notice of something the call did, for the timeline (demo, simulator, logs).
+pub type Observer = Box<dyn FnMut(&str) + Send>;
+
+pub struct Session<T> {
+    io: Framed<T, EslCodec>,
+    pub state: ChannelState,
+    dtmf: VecDeque<char>,
+    reply_timeout: Duration,
+    kill: CancellationToken,
+    observer: Option<Observer>,
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
+    pub fn new(io: T, limits: Limits, reply_timeout: Duration, kill: CancellationToken) -> Self {
+        Session {
+            io: Framed::new(io, EslCodec::new(limits)),
+            state: ChannelState::default(),
+            dtmf: VecDeque::new(),
+            reply_timeout,
+            kill,
+            observer: None,
+        }
+    }
+
+    pub fn set_observer(&mut self, observer: Observer) {
+        self.observer = Some(observer);
+    }
+
+    pub fn note(&mut self, what: &str) {
+        if let Some(o) = self.observer.as_mut() {
+            o(what);
+        }
+    }
+
+    /// `connect`, then the channel data from the connect reply.
+    pub async fn connect(&mut self) -> Result<ChannelData, SessionError> {
+        self.send(Command::Connect).await?;
+        let deadline = tokio::time::sleep(self.reply_timeout);
+        tokio::pin!(deadline);
+        loop {
+            let msg = tokio::select! {
+                m = self.io.next() => m,
+                _ = &mut deadline => return Err(SessionError::ReplyTimeout { command: "connect", ms: self.reply_timeout.as_millis() }),
+            };
+            match msg {
+                Some(Ok(Message::ConnectReply(data))) => return Ok(data),
+                Some(Ok(Message::Reply(r))) if !r.is_ok() => {
+                    return Err(SessionError::Refused {
+                        command: "connect",
+                        reply: r.text,
+                    })
+                }
+                Some(Ok(_)) => return Err(SessionError::NoChannelData),
+                Some(Err(e)) => return Err(e.into()),
+                None => return Err(SessionError::Closed),
+            }
+        }
+    }
+
+    async fn send(&mut self, cmd: Command) -> Result<(), SessionError> {
+        self.io.send(cmd).await?;
+        Ok(())
+    }
+
+    /// Sends several commands at once and waits for all their replies, in order (FreeSWITCH
+    /// answers strictly in command order). Returns the reply texts.
+    pub async fn pipeline(&mut self, cmds: Vec<Command>) -> Result<Vec<String>, SessionError> {
+        let names: Vec<&'static str> = cmds.iter().map(command_name).collect();
+        for cmd in cmds {
+            self.io.feed(cmd).await?;
+        }
+        self.io.flush().await?;
+        let mut replies = Vec::with_capacity(names.len());
+        for name in names {
+            replies.push(self.reply(name).await?);
+        }
+        Ok(replies)
+    }
+
+    /// Sends one command and waits for its reply text.
+    pub async fn command(&mut self, cmd: Command) -> Result<String, SessionError> {
+        let name = command_name(&cmd);
+        self.send(cmd).await?;
+        self.reply(name).await
+    }
+
+    /// Waits for the next reply, handling events that arrive first.
+    async fn reply(&mut self, name: &'static str) -> Result<String, SessionError> {
+        let limit = self.reply_timeout;
+        let wait = async {
+            loop {
+                match self.recv().await? {
+                    Message::Reply(r) => return Ok(r.text),
+                    Message::ApiResponse(body) => return Ok(body),
+                    other => self.observe(other),
+                }
+            }
+        };
+        match tokio::time::timeout(limit, wait).await {
+            Ok(r) => r,
+            Err(_) => Err(SessionError::ReplyTimeout {
+                command: name,
+                ms: limit.as_millis(),
+            }),
+        }
+    }
+
+    /// Reads the next message; the end of the stream is an error, the kill token marks the
+    /// channel as over (callers see it through `state`) and is then ignored.
+    async fn recv(&mut self) -> Result<Message, SessionError> {
+        loop {
+            let msg = if self.state.killed {
+                self.io.next().await
+            } else {
+                tokio::select! {
+                    m = self.io.next() => m,
+                    _ = self.kill.cancelled() => {
+                        self.state.killed = true;
+                        continue;
+                    }
+                }
+            };
+            return match msg {
+                Some(Ok(m)) => Ok(m),
+                Some(Err(e)) => {
+                    self.state.closed = true;
+                    Err(e.into())
+                }
+                None => {
+                    self.state.closed = true;
+                    Err(SessionError::Closed)
+                }
+            };
+        }
+    }
+
+    /// Applies what an unsolicited message says to the channel state.
+    fn observe(&mut self, msg: Message) {
+        match msg {
+            Message::Event(ev) => self.observe_event(&ev),
+            Message::Disconnect { .. } => {
+                // A linger notice means the channel hung up; the stream goes on.
+                if self.state.hangup_cause.is_none() {
+                    self.state.hangup_cause = Some("UNKNOWN".into());
+                }
+                self.note("FreeSWITCH: disconnect notice");
+            }
+            _ => {}
+        }
+    }
+
+    fn observe_event(&mut self, ev: &Event) {
+        match ev.name() {
+            Some("CHANNEL_HANGUP") => {
+                let cause = ev.hangup_cause().unwrap_or("UNKNOWN").to_string();
+                self.note(&format!("event: CHANNEL_HANGUP {cause}"));
+                self.state.hangup_cause.get_or_insert(cause);
+            }
+            Some("CHANNEL_HANGUP_COMPLETE") => {
+                let cause = ev.hangup_cause().unwrap_or("UNKNOWN").to_string();
+                self.note(&format!("event: CHANNEL_HANGUP_COMPLETE {cause}"));
+                self.state.hangup_cause.get_or_insert(cause);
+                self.state.hangup_complete = true;
+            }
+            Some("DTMF") => {
+                if let Some(d) = ev.dtmf_digit().and_then(|d| d.chars().next()) {
+                    self.note(&format!("event: DTMF {d}"));
+                    // Bounded: a caller cannot make pivot buffer without limit.
+                    if self.dtmf.len() < 128 {
+                        self.dtmf.push_back(d);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Runs an application with event-lock and a fresh Event-UUID, and waits for its
+    /// completion or the hangup. Sends nothing once the channel is over.
+    pub async fn execute(
+        &mut self,
+        app: &str,
+        arg: Option<String>,
+        loops: Option<u32>,
+    ) -> Result<AppOutcome, SessionError> {
+        if self.state.is_over() {
+            return Ok(AppOutcome::HungUp);
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        self.note(&format!("execute: {app} {}", arg.as_deref().unwrap_or("")));
+        let exec = Execute {
+            app: app.to_string(),
+            arg,
+            event_lock: true,
+            event_uuid: Some(id.clone()),
+            loops,
+        };
+        let reply = self.command(Command::Execute(exec)).await?;
+        if !reply.starts_with("+OK") {
+            return Err(SessionError::Refused {
+                command: "sendmsg",
+                reply,
+            });
+        }
+        loop {
+            if self.state.is_over() {
+                return Ok(AppOutcome::HungUp);
+            }
+            match self.recv().await? {
+                Message::Event(ev)
+                    if ev.name() == Some("CHANNEL_EXECUTE_COMPLETE")
+                        && ev.application_uuid() == Some(id.as_str()) =>
+                {
+                    self.note(&format!(
+                        "event: CHANNEL_EXECUTE_COMPLETE {app} {}",
+                        ev.application_response().unwrap_or("")
+                    ));
+                    return Ok(AppOutcome::Done(Box::new(ev)));
+                }
+                other => self.observe(other),
+            }
+        }
+    }
+
+    /// Runs `work` while still reading the socket, so a hangup is seen at once. Returns None
+    /// (and drops `work`) when the channel is over first.
+    pub async fn listen_while<F: Future>(&mut self, work: F) -> Result<Option<F::Output>, SessionError> {
+        tokio::pin!(work);
+        loop {
+            if self.state.is_over() {
+                return Ok(None);
+            }
+            tokio::select! {
+                out = &mut work => return Ok(Some(out)),
+                msg = self.recv() => {
+                    let msg = msg?;
+                    self.observe(msg);
+                }
+            }
+        }
+    }
+
+    /// The next DTMF digit, pressed already or within `wait`; None on timeout or hangup.
+    pub async fn next_digit(&mut self, wait: Duration) -> Result<Option<char>, SessionError> {
+        if let Some(d) = self.dtmf.pop_front() {
+            return Ok(Some(d));
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if self.state.is_over() {
+                return Ok(None);
+            }
+            let msg = match tokio::time::timeout_at(deadline, self.recv()).await {
+                Ok(m) => m?,
+                Err(_) => return Ok(None),
+            };
+            self.observe(msg);
+            if let Some(d) = self.dtmf.pop_front() {
+                return Ok(Some(d));
+            }
+        }
+    }
+
+    /// Waits (bounded) until FreeSWITCH reports CHANNEL_HANGUP_COMPLETE or closes.
+    pub async fn wait_hangup_complete(&mut self, limit: Duration) {
+        let wait = async {
+            while !self.state.hangup_complete && !self.state.closed {
+                match self.recv().await {
+                    Ok(m) => self.observe(m),
+                    Err(_) => break,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(limit, wait).await;
+    }
+
+    /// Asks FreeSWITCH to hang up (once), without waiting for anything.
+    pub async fn hangup(&mut self, cause: &str) -> Result<(), SessionError> {
+        if self.state.hangup_cause.is_some() || self.state.closed {
+            return Ok(());
+        }
+        self.note(&format!("hangup: {cause}"));
+        self.command(Command::Hangup {
+            cause: Some(cause.to_string()),
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// `exit`, then reads until FreeSWITCH closes (bounded); the socket is dropped after.
+    pub async fn exit(&mut self, limit: Duration) {
+        if self.state.closed {
+            return;
+        }
+        self.note("exit");
+        if self.send(Command::Exit).await.is_err() {
+            return;
+        }
+        let drain = async { while let Some(Ok(_)) = self.io.next().await {} };
+        let _ = tokio::time::timeout(limit, drain).await;
+        self.state.closed = true;
+    }
+}
+
+fn command_name(cmd: &Command) -> &'static str {
+    match cmd {
+        Command::Connect => "connect",
+        Command::MyEvents => "myevents",
+        Command::Linger(_) => "linger",
+        Command::NoLinger => "nolinger",
+        Command::Exit => "exit",
+        Command::Resume => "resume",
+        Command::Filter { .. } => "filter",
+        Command::Events(_) => "event",
+        Command::Api(_) => "api",
+        Command::BgApi(_) => "bgapi",
+        Command::Execute(_) => "sendmsg execute",
+        Command::Hangup { .. } => "sendmsg hangup",
+    }
+}
