@@ -1,0 +1,264 @@
+//! Interpreting a frame by its `Content-Type`: reply, API response, event, disconnect notice,
+//! log line, rude rejection, or unknown (kept, never fatal). Does not parse frames or track
+//! which reply answers which command.
+
+use super::event::{ChannelData, Event, EventError};
+use super::frame::{Frame, Limits};
+
+/// What FreeSWITCH said, typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// The reply to `connect`: the call's channel data (a `command/reply` carrying `Unique-ID`).
+    ConnectReply(ChannelData),
+    /// Any other `command/reply`.
+    Reply(Reply),
+    /// `api/response`: the body, as text (invalid UTF-8 replaced).
+    ApiResponse(String),
+    /// `text/event-plain` or `text/event-json`.
+    Event(Event),
+    /// `text/disconnect-notice`. A `Linger` notice is not end-of-stream.
+    Disconnect { kind: DisconnectKind, body: String },
+    /// `log/data`: the body.
+    Log(String),
+    /// `text/rude-rejection`: the body (FreeSWITCH refused the connection).
+    RudeRejection(String),
+    /// Any other type (`auth/request`, `text/event-xml`, unknown ones), or a command frame.
+    Unknown(Frame),
+}
+
+/// A `command/reply`: `Reply-Text`, e.g. `+OK`, `-ERR command not found`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub text: String,
+}
+
+impl Reply {
+    /// True when the text starts with `+OK`.
+    pub fn is_ok(&self) -> bool {
+        self.text.starts_with("+OK")
+    }
+
+    /// The job id in a `bgapi` reply (`+OK Job-UUID: <id>`).
+    pub fn job_uuid(&self) -> Option<&str> {
+        self.text
+            .strip_prefix("+OK Job-UUID: ")
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+    }
+}
+
+/// `Content-Disposition` of a disconnect notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisconnectKind {
+    /// The call hung up and FreeSWITCH lingers: events still come, the socket stays open.
+    Linger,
+    /// FreeSWITCH is closing the socket.
+    Disconnect,
+    /// No or another disposition.
+    Other,
+}
+
+/// Why a frame of a known type could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessageError {
+    #[error("bad event: {0}")]
+    Event(#[from] EventError),
+}
+
+impl Message {
+    /// Interprets a frame with the default limits for an event's inner header block.
+    pub fn from_frame(frame: Frame) -> Result<Message, MessageError> {
+        Self::from_frame_with(frame, &Limits::default())
+    }
+
+    /// Interprets a frame; `limits` caps the header block inside an event body.
+    pub fn from_frame_with(frame: Frame, limits: &Limits) -> Result<Message, MessageError> {
+        if frame.command_line().is_some() {
+            return Ok(Message::Unknown(frame));
+        }
+        let kind = frame.content_type().unwrap_or("").to_ascii_lowercase();
+        let text = || body_text(&frame);
+        let message = match kind.as_str() {
+            "command/reply" => reply(frame),
+            "api/response" => Message::ApiResponse(text()),
+            "text/event-plain" => {
+                let body = frame.body().ok_or(EventError::MissingBody)?;
+                Message::Event(Event::from_plain(body, limits)?)
+            }
+            "text/event-json" => {
+                let body = frame.body().ok_or(EventError::MissingBody)?;
+                Message::Event(Event::from_json(body, limits)?)
+            }
+            "text/disconnect-notice" => Message::Disconnect {
+                kind: disconnect_kind(&frame),
+                body: text(),
+            },
+            "log/data" => Message::Log(text()),
+            "text/rude-rejection" => Message::RudeRejection(text()),
+            _ => Message::Unknown(frame),
+        };
+        Ok(message)
+    }
+}
+
+/// The connect reply is the one `command/reply` that carries the channel's data.
+fn reply(frame: Frame) -> Message {
+    let headers = frame.headers();
+    if headers.get("Unique-ID").is_some() || headers.get("Event-Name") == Some("CHANNEL_DATA") {
+        let (_, headers, _) = frame.into_parts();
+        return Message::ConnectReply(ChannelData::new(headers));
+    }
+    let text = headers
+        .get("Reply-Text")
+        .unwrap_or("")
+        .trim_end()
+        .to_owned();
+    Message::Reply(Reply { text })
+}
+
+fn disconnect_kind(frame: &Frame) -> DisconnectKind {
+    match frame.headers().get("Content-Disposition") {
+        Some(d) if d.eq_ignore_ascii_case("linger") => DisconnectKind::Linger,
+        Some(d) if d.eq_ignore_ascii_case("disconnect") => DisconnectKind::Disconnect,
+        _ => DisconnectKind::Other,
+    }
+}
+
+fn body_text(frame: &Frame) -> String {
+    String::from_utf8_lossy(frame.body().unwrap_or_default()).into_owned()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::esl::frame::parse_frame;
+
+    fn message(input: &[u8]) -> Message {
+        let (frame, used) = parse_frame(input, &Limits::default()).unwrap().unwrap();
+        assert_eq!(used, input.len());
+        Message::from_frame(frame).unwrap()
+    }
+
+    #[test]
+    fn replies() {
+        let ok = message(b"Content-Type: command/reply\nReply-Text: +OK will linger\n\n");
+        assert_eq!(
+            ok,
+            Message::Reply(Reply {
+                text: "+OK will linger".into()
+            })
+        );
+        let Message::Reply(err) =
+            message(b"Content-Type: command/reply\nReply-Text: -ERR command not found\n\n")
+        else {
+            panic!("not a reply")
+        };
+        assert!(!err.is_ok());
+        let bg = Reply {
+            text: "+OK Job-UUID: 99f0".into(),
+        };
+        assert_eq!(bg.job_uuid(), Some("99f0"));
+    }
+
+    #[test]
+    fn connect_reply_decodes_reply_text() {
+        let m = message(
+            b"Event-Name: CHANNEL_DATA\nUnique-ID: u-1\nCaller-Destination-Number: 3004\n\
+Content-Type: command/reply\nReply-Text: %2BOK%0A\nSocket-Mode: async\nControl: full\n\n",
+        );
+        let Message::ConnectReply(data) = m else {
+            panic!("not a connect reply: {m:?}")
+        };
+        assert_eq!(data.header("Reply-Text"), Some("+OK\n"));
+        assert!(data.is_ok());
+        assert_eq!(data.unique_id(), Some("u-1"));
+        assert_eq!(data.destination_number(), Some("3004"));
+    }
+
+    #[test]
+    fn disconnect_notices() {
+        let linger = message(
+            b"Content-Type: text/disconnect-notice\nContent-Disposition: linger\nContent-Length: 0\n\n",
+        );
+        let expected = Message::Disconnect {
+            kind: DisconnectKind::Linger,
+            body: String::new(),
+        };
+        assert_eq!(linger, expected);
+        let bye = message(
+            b"Content-Type: text/disconnect-notice\nContent-Disposition: disconnect\nContent-Length: 4\n\nbye\n",
+        );
+        let expected = Message::Disconnect {
+            kind: DisconnectKind::Disconnect,
+            body: "bye\n".into(),
+        };
+        assert_eq!(bye, expected);
+        let other = message(b"Content-Type: text/disconnect-notice\n\n");
+        assert!(matches!(
+            other,
+            Message::Disconnect {
+                kind: DisconnectKind::Other,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn bodies_as_text() {
+        let api = message(b"Content-Type: api/response\nContent-Length: 5\n\n-ERR\xff");
+        assert_eq!(api, Message::ApiResponse("-ERR\u{fffd}".into()));
+        let log = message(b"Content-Type: log/data\nContent-Length: 3\n\nabc");
+        assert_eq!(log, Message::Log("abc".into()));
+        let rude = message(b"Content-Type: text/rude-rejection\nContent-Length: 2\n\nno");
+        assert_eq!(rude, Message::RudeRejection("no".into()));
+    }
+
+    #[test]
+    fn events_plain_and_json() {
+        let body = b"Event-Name: DTMF\nDTMF-Digit: 5\n\n";
+        let mut input = format!(
+            "Content-Length: {}\nContent-Type: text/event-plain\n\n",
+            body.len()
+        )
+        .into_bytes();
+        input.extend_from_slice(body);
+        let Message::Event(event) = message(&input) else {
+            panic!("not an event")
+        };
+        assert_eq!(event.dtmf_digit(), Some("5"));
+        let json = br#"{"Event-Name":"DTMF","DTMF-Digit":"7"}"#;
+        let mut input = format!(
+            "Content-Length: {}\nContent-Type: text/event-json\n\n",
+            json.len()
+        )
+        .into_bytes();
+        input.extend_from_slice(json);
+        let Message::Event(event) = message(&input) else {
+            panic!("not an event")
+        };
+        assert_eq!(event.dtmf_digit(), Some("7"));
+    }
+
+    #[test]
+    fn unknown_types_are_kept() {
+        for input in [
+            &b"Content-Type: auth/request\n\n"[..],
+            b"Content-Type: text/event-xml\nContent-Length: 3\n\n<a>",
+            b"Content-Type: x/new-thing\n\n",
+            b"Reply-Text: no type\n\n",
+            b"sendmsg\ncall-command: hangup\n\n",
+        ] {
+            assert!(matches!(message(input), Message::Unknown(_)), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn event_without_body_is_an_error() {
+        let (frame, _) = parse_frame(b"Content-Type: text/event-plain\n\n", &Limits::default())
+            .unwrap()
+            .unwrap();
+        let err = Message::from_frame(frame).unwrap_err();
+        assert_eq!(err, MessageError::Event(EventError::MissingBody));
+    }
+}
