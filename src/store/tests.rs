@@ -1,0 +1,1 @@
+//! Writer, retention and reader tests over a real file.
