@@ -75,20 +75,21 @@ impl Say {
         })
     }
 
+    /// `en`, as a token.
+    pub fn default_language() -> Token {
+        Token::from_static(Say::DEFAULT_LANGUAGE)
+    }
+
     /// A `say` without type, in the default language: plain text to speech.
     pub fn text(text: Text) -> Say {
         Say {
             text,
             say_type: None,
             method: SayMethod::Pronounced,
-            language: default_language(),
+            language: Say::default_language(),
             gender: None,
         }
     }
-}
-
-pub(crate) fn default_language() -> Token {
-    Token::from_static(Say::DEFAULT_LANGUAGE)
 }
 
 /// `tts`: `speak` with `engine|voice|text`; `None` engine/voice/language take the config's
