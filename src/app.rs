@@ -60,10 +60,9 @@ impl App {
     /// Opens the store, binds both listeners (port 0 picks a free port) and starts the API.
     pub async fn start(config: Config, router: Router) -> Result<App, StartError> {
         let (sink, writer, reader) = store::open(&StoreConfig {
-            path: config.store.path.clone(),
             retention_days: config.store.retention_days,
             queue_capacity: config.store.queue_capacity,
-            ..StoreConfig::default()
+            ..StoreConfig::new(config.store.path.clone())
         })?;
         let esl_listener = bind(config.esl.listen).await?;
         let api_listener = bind(config.api.listen).await?;

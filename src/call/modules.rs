@@ -15,7 +15,7 @@ use crate::callflow::{
 };
 use crate::esl::Command;
 use crate::pivot::fetch::{build_request, RequestSpec, Response};
-use crate::pivot::params::{form_body, piston_params, twiml_params};
+use crate::pivot::params::{form_body, piston_params, twiml_params, ParamValue, TwimlExtra};
 use crate::pivot::translate;
 use crate::store::{DebugRecord, Entry};
 
@@ -205,7 +205,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         };
         let params = match req.req_format {
             ReqFormat::Piston => piston_params(info, &self.digits),
-            ReqFormat::Twiml => twiml_params(info, &self.digits),
+            ReqFormat::Twiml => twiml_params(
+                info,
+                &TwimlExtra {
+                    digits: self.digits.values().next_back().cloned(),
+                    ..TwimlExtra::default()
+                },
+            ),
         };
         self.digits.clear();
         let spec = build_request(&req, &params);
@@ -341,7 +347,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         };
         let mut params = piston_params(info, &Default::default());
         let cause = self.summary.hangup_cause.clone().unwrap_or_default();
-        params.push(("Hangup-Cause".into(), cause.into()));
+        params.push(("Hangup-Cause".into(), ParamValue::Str(cause)));
         let body = Bytes::from(form_body(&params));
         let sent = self
             .engine

@@ -125,7 +125,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         for cmd in cmds {
             self.io.feed(cmd).await?;
         }
-        self.io.flush().await?;
+        SinkExt::<Command>::flush(&mut self.io).await?;
         let mut replies = Vec::with_capacity(names.len());
         for name in names {
             replies.push(self.reply(name).await?);
