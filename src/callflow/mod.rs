@@ -155,3 +155,6 @@ impl FlowError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,7 @@
 //! Reading a controller's command frame back into a [`Command`]: what a fake FreeSWITCH and
 //! the round-trip tests need. Accepts both argument forms FreeSWITCH accepts (header and
-//! `text/plain` body); does not validate like the encoder does.
+//! `text/plain` body); does not validate like the encoder does. Header values are read
+//! literally (`_undef_` included), as FreeSWITCH reads a command.
 
 use super::command::{Command, CommandError, Execute};
 use super::frame::Frame;
@@ -51,18 +52,18 @@ impl Command {
 
 fn sendmsg(frame: &Frame) -> Result<Command, CommandError> {
     let headers = frame.headers();
-    let call_command = headers.get("call-command").unwrap_or("");
+    let call_command = headers.get_raw("call-command").unwrap_or("");
     if call_command.eq_ignore_ascii_case("hangup") {
-        let cause = headers.get("hangup-cause").map(str::to_owned);
+        let cause = headers.get_raw("hangup-cause").map(str::to_owned);
         return Ok(Command::Hangup { cause });
     }
     if !call_command.eq_ignore_ascii_case("execute") {
         return Err(malformed("sendmsg", "call-command"));
     }
     let app = headers
-        .get("execute-app-name")
+        .get_raw("execute-app-name")
         .ok_or_else(|| malformed("sendmsg", "execute-app-name"))?;
-    let loops = match headers.get("loops") {
+    let loops = match headers.get_raw("loops") {
         Some(n) => Some(
             n.trim()
                 .parse()
@@ -74,9 +75,9 @@ fn sendmsg(frame: &Frame) -> Result<Command, CommandError> {
         app: app.to_owned(),
         arg: execute_arg(headers, frame.body()),
         event_lock: headers
-            .get("event-lock")
+            .get_raw("event-lock")
             .is_some_and(|v| v.eq_ignore_ascii_case("true")),
-        event_uuid: headers.get("Event-UUID").map(str::to_owned),
+        event_uuid: headers.get_raw("Event-UUID").map(str::to_owned),
         loops,
     }))
 }
@@ -85,11 +86,11 @@ fn sendmsg(frame: &Frame) -> Result<Command, CommandError> {
 /// `execute-app-arg` header.
 fn execute_arg(headers: &Headers, body: Option<&[u8]>) -> Option<String> {
     let plain = headers
-        .get("content-type")
+        .get_raw("content-type")
         .is_some_and(|t| t.eq_ignore_ascii_case("text/plain"));
     match body {
         Some(body) if plain => Some(String::from_utf8_lossy(body).into_owned()),
-        _ => headers.get("execute-app-arg").map(str::to_owned),
+        _ => headers.get_raw("execute-app-arg").map(str::to_owned),
     }
 }
 

@@ -50,10 +50,15 @@ impl Headers {
 
     /// The first header with this name (case-insensitive); `_undef_` reads as `None`.
     pub fn get(&self, name: &str) -> Option<&str> {
+        self.get_raw(name).filter(|v| *v != UNDEF)
+    }
+
+    /// The first header with this name (case-insensitive), `_undef_` included: for command
+    /// frames, where FreeSWITCH reads values literally.
+    pub fn get_raw(&self, name: &str) -> Option<&str> {
         self.iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v)
-            .filter(|v| *v != UNDEF)
     }
 
     /// The first header named `prefix` + `name` (both case-insensitive), without allocating.

@@ -20,3 +20,7 @@ pub use event::{ChannelData, Event, EventError};
 pub use frame::{parse_frame, Frame, FrameError, FrameScanner, Limits};
 pub use headers::{percent_decode, Headers};
 pub use message::{DisconnectKind, Message, MessageError, Reply};
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod proptests;

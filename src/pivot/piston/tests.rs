@@ -651,3 +651,16 @@ fn node_from_value_reads_a_value_with_relative_paths() {
         "data.duration"
     );
 }
+
+proptest::proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+        let _ = parse_piston(&bytes, &FlowLimits::default());
+    }
+
+    #[test]
+    fn arbitrary_data_values_never_panic(key in "[a-z_]{1,16}", value in "\\PC{0,12}", module in proptest::sample::select(Module::NAMES.to_vec())) {
+        let json = serde_json::json!({"module": module, "data": {key: value, "text": value, "url": value, "id": value, "voice_url": value}});
+        let _ = node_from_value(&json, &FlowLimits::default());
+    }
+}

@@ -1,0 +1,129 @@
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
+use proptest::prelude::*;
+
+use super::*;
+
+#[test]
+fn play_ids_are_classified_per_the_contract() {
+    let kind = |s: &str| match PlayId::parse(s).unwrap() {
+        PlayId::Url(_) => "url",
+        PlayId::Path(_) => "path",
+        PlayId::Stream(_) => "stream",
+        PlayId::Media(_) => "media",
+    };
+    assert_eq!(kind("https://m.example.com/a.wav"), "url");
+    assert_eq!(kind("Http://m.example.com/a.wav"), "url");
+    assert_eq!(kind("/usr/share/sounds/a.wav"), "path");
+    assert_eq!(kind("tone_stream://%(200,0,440)"), "stream");
+    assert_eq!(kind("silence_stream://500"), "stream");
+    assert_eq!(kind("local_stream://moh"), "stream");
+    assert_eq!(kind("greeting-1.wav"), "media");
+    for bad in [
+        "",
+        "..",
+        "a/b.wav",
+        "a..b",
+        "shout://x",
+        "http_cache://http://x",
+        "/a\nb",
+        "/a$b",
+    ] {
+        assert!(PlayId::parse(bad).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn urls_must_be_http_with_a_host_and_hide_nothing() {
+    assert!(HttpUrl::new("https://h:8443/p?q=1").is_ok());
+    for bad in [
+        "javascript:alert(1)",
+        "file:///etc/passwd",
+        "http://",
+        "http://h/a\tb",
+        "http://h/a b",
+        "http://h/\r\nX: y",
+    ] {
+        assert!(HttpUrl::new(bad).is_err(), "{bad:?}");
+    }
+    let long = format!("http://h/{}", "a".repeat(HttpUrl::MAX_LEN));
+    assert!(HttpUrl::new(&long).is_err());
+}
+
+#[test]
+fn custom_headers_need_x_names_and_clean_values() {
+    let h = CustomHeader::new("x-trace", "a\tb é").unwrap();
+    assert_eq!((h.name(), h.value()), ("x-trace", "a\tb é"));
+    for (name, value) in [
+        ("X-A", "a\rb"),
+        ("X-A", "a\nb"),
+        ("X-A", "a\0b"),
+        ("Host", "h"),
+        ("X-", "v:"),
+        ("X-A:", "v"),
+        ("X-A\n", "v"),
+    ] {
+        let ok = CustomHeader::new(name, value).is_ok();
+        assert_eq!(ok, name == "X-", "{name:?} {value:?}");
+    }
+}
+
+#[test]
+fn dtmf_keys_are_normalised_and_deduplicated() {
+    let keys = DtmfKeys::new("1#a#A*").unwrap();
+    assert_eq!(keys.as_str(), "1#A*");
+    assert!(keys.contains('a') && !keys.contains('2'));
+    assert!(DtmfKeys::new("E").is_err() && DtmfKeys::new(" ").is_err());
+}
+
+#[test]
+fn small_values_keep_to_their_charsets() {
+    assert!(Token::new("en-US_x.1").is_ok());
+    for bad in ["", "a b", "a|b", "a'b", "${x}", &"a".repeat(65)] {
+        assert!(Token::new(bad).is_err(), "{bad:?}");
+    }
+    assert_eq!(HangupCause::new("user_busy").unwrap().as_str(), "USER_BUSY");
+    assert!(HangupCause::new("USER BUSY").is_err() && HangupCause::new("A1").is_err());
+    assert!(Text::new("line one\nline two | $x").is_ok());
+    assert!(Text::new(" \n ").is_err() && Text::new(&"a".repeat(4097)).is_err());
+    assert!(!Text::new("it's").unwrap().is_say_argument());
+    assert!(Text::new("12.50").unwrap().is_say_argument());
+    assert!(ReasonPhrase::new("").is_ok() && ReasonPhrase::new("Busy $x").is_err());
+}
+
+#[test]
+fn say_with_a_type_refuses_text_that_would_break_its_argument() {
+    let text = Text::new("a 'quoted' name").unwrap();
+    let typed = Say::new(
+        text.clone(),
+        Some(Token::new("name_spelled").unwrap()),
+        SayMethod::Iterated,
+        Say::default_language(),
+        None,
+    );
+    assert!(typed.is_err());
+    let plain = Say::new(
+        text.clone(),
+        None,
+        SayMethod::Pronounced,
+        Say::default_language(),
+        None,
+    )
+    .unwrap();
+    assert_eq!(plain, Say::text(text));
+}
+
+proptest! {
+    #[test]
+    fn any_play_id_is_refused_or_free_of_control_characters(s in "\\PC{0,40}|[\\x00-\\x7f]{0,40}") {
+        if let Ok(id) = PlayId::parse(&s) {
+            let text = match &id {
+                PlayId::Url(u) => u.as_str().to_owned(),
+                PlayId::Path(p) | PlayId::Stream(p) => p.as_str().to_owned(),
+                PlayId::Media(m) => m.as_str().to_owned(),
+            };
+            prop_assert!(!text.chars().any(char::is_control), "{text:?}");
+            prop_assert!(!text.contains('$') || matches!(id, PlayId::Url(_)));
+        }
+    }
+}
