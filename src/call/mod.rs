@@ -131,7 +131,7 @@ where
     let _guard = span.enter();
     session.note(&format!("connected: call {call_id}"));
     handshake(session, &call_id).await?;
-    let mut run = runner::CallRun::new(engine, channel, session);
+    let run = runner::CallRun::new(engine, channel, session);
     run.run().await
 }
 

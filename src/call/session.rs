@@ -55,7 +55,7 @@ impl ChannelState {
 }
 
 /// A notice of something the call did, for the timeline (demo, simulator, logs).
-pub type Observer = Box<dyn FnMut(&str) + Send>;
+pub type Observer = Box<dyn FnMut(&str) + Send + Sync>;
 
 pub struct Session<T> {
     io: Framed<T, EslCodec>,

@@ -1,0 +1,87 @@
+//! Starts the real pivot (store, event socket server, REST API) on free local ports, the way
+//! `pivot serve` does, for the scenario tests.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pivot::app::App;
+use pivot::call::Engine;
+use pivot::config::{AccountConfig, Config};
+use pivot::route::Router;
+use pivot::server::Shutdown;
+
+pub const ACCOUNT: &str = "4b8c4d4a2f1e4c1b9a0d7e6f5a4b3c2d";
+pub const OTHER_ACCOUNT: &str = "0f0e0d0c0b0a09080706050403020100";
+pub const API_KEY: &str = "key-of-the-example-account";
+pub const OTHER_API_KEY: &str = "key-of-the-other-account";
+
+pub struct Pivot {
+    pub esl: SocketAddr,
+    pub api: SocketAddr,
+    pub engine: Arc<Engine>,
+    pub shutdown: Shutdown,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    pub dir: tempfile::TempDir,
+}
+
+/// A config for tests: ports 0, a fresh database, two accounts, short waits.
+pub fn test_config(dir: &std::path::Path) -> Config {
+    let mut c = Config::default();
+    c.esl.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    c.api.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    c.store.path = dir.join("pivot.db");
+    c.default_account = ACCOUNT.parse().unwrap();
+    c.esl.hangup_wait = Duration::from_secs(2);
+    c.accounts = vec![
+        AccountConfig {
+            id: ACCOUNT.parse().unwrap(),
+            name: "Example".into(),
+            api_key: API_KEY.into(),
+        },
+        AccountConfig {
+            id: OTHER_ACCOUNT.parse().unwrap(),
+            name: "Other".into(),
+            api_key: OTHER_API_KEY.into(),
+        },
+    ];
+    c
+}
+
+impl Pivot {
+    pub async fn start() -> Pivot {
+        Pivot::start_with(|_| {}, Router::empty()).await
+    }
+
+    pub async fn start_with(change: impl FnOnce(&mut Config), router: Router) -> Pivot {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(dir.path());
+        change(&mut config);
+        let app = App::start(config, router).await.unwrap();
+        let (esl, api, engine, shutdown) = (
+            app.esl_addr,
+            app.api_addr,
+            app.engine.clone(),
+            app.shutdown.clone(),
+        );
+        let task = tokio::spawn(app.run(Duration::from_secs(5)));
+        Pivot {
+            esl,
+            api,
+            engine,
+            shutdown,
+            task,
+            dir,
+        }
+    }
+
+    /// Stops accepting, lets calls finish, flushes the debug log.
+    pub async fn stop(self) {
+        self.shutdown.stop_accepting.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+
+    pub fn api_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.api)
+    }
+}
