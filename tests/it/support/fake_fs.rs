@@ -148,6 +148,17 @@ impl AppScript {
     }
 }
 
+/// When the fake sends CHANNEL_PARK (seen in 6 of 10 real runs, at varying moments).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Park {
+    /// Right after the `+OK Events Enabled` reply to `myevents`.
+    AfterMyevents,
+    /// Before the `+OK` reply to the first `sendmsg` (as in fixtures/esl/full): an event
+    /// that arrives before the reply the server waits for.
+    BeforeFirstSendmsgReply,
+    Never,
+}
+
 /// One call the fake FreeSWITCH will place. Build with `FakeCall::new()` and the setters.
 #[derive(Clone, Debug)]
 pub struct FakeCall {
@@ -172,8 +183,9 @@ pub struct FakeCall {
     pub api_answers: Vec<(String, String)>,
     /// Real time standing for one second of `linger N` (default 50 ms, to keep tests fast).
     pub linger_second: Duration,
-    /// Send CHANNEL_PARK after `myevents` (a real FreeSWITCH does so only sometimes).
-    pub park_event: bool,
+    /// When CHANNEL_PARK is sent (a real FreeSWITCH sends it only sometimes, and at
+    /// different moments).
+    pub park: Park,
     /// How long `finish` waits for the call to end before failing the test.
     pub finish_timeout: Duration,
     /// The `socket` app's data (`host:port async full`), shown in variables.
@@ -202,7 +214,7 @@ impl FakeCall {
             outside_cause: "NORMAL_CLEARING".into(),
             api_answers: Vec::new(),
             linger_second: Duration::from_millis(50),
-            park_event: true,
+            park: Park::BeforeFirstSendmsgReply,
             finish_timeout: Duration::from_secs(20),
             socket_data: "127.0.0.1:8084 async full".into(),
         }
@@ -266,8 +278,8 @@ impl FakeCall {
         self.linger_second = d;
         self
     }
-    pub fn no_park_event(mut self) -> Self {
-        self.park_event = false;
+    pub fn park(mut self, park: Park) -> Self {
+        self.park = park;
         self
     }
     pub fn finish_timeout(mut self, d: Duration) -> Self {

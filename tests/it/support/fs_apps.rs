@@ -2,7 +2,7 @@
 //! apps with their timers and DTMF, `uuid_break`, and the hangup sequences in the order a
 //! real FreeSWITCH sends them. Media is not simulated: an app is a scripted duration.
 
-use super::fake_fs::AppScript;
+use super::fake_fs::{AppScript, Park};
 use super::fs_channel::{ChanState, Headers};
 use super::fs_session::{Phase, Session};
 use super::fs_wire::linger_frame;
@@ -91,6 +91,18 @@ fn app_headers(x: &Exec, response: Option<&str>) -> Headers {
 
 impl Session {
     pub async fn on_sendmsg(&mut self, cmd: &Command) {
+        let target = cmd.rest();
+        if !target.is_empty() && target != self.chan.uuid {
+            self.protocol_error(format!("sendmsg to another channel: {target}"));
+        }
+        if self.cfg.park == Park::BeforeFirstSendmsgReply
+            && !self.park_sent
+            && self.phase == Phase::Up
+        {
+            self.park_sent = true;
+            self.emit("CHANNEL_PARK", ChanState::Execute, Vec::new())
+                .await;
+        }
         self.reply("+OK").await;
         if self.phase != Phase::Up {
             self.note("sendmsg while the call is not up: +OK and nothing happens");

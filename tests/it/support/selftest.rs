@@ -2,17 +2,22 @@
 //! checks frames and event order against what the real captures in fixtures/esl show.
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-use super::fake_fs::{AppScript, FakeCall};
+use super::fake_fs::{AppScript, FakeCall, Park};
 use super::selftest_ctl::start;
 use super::transcript::{ArgForm, HangupBy, Linger};
 use std::time::Duration;
+
+/// A call whose CHANNEL_PARK comes right after `myevents` (what `Ctl::handshake` expects).
+pub fn fc() -> FakeCall {
+    FakeCall::new().park(Park::AfterMyevents)
+}
 
 const EV1: &str = "255a2c68-77a9-4e60-8933-34ce915ba4d9";
 const EV2: &str = "d987a2d5-be18-4023-af94-6933a115177b";
 
 #[tokio::test]
 async fn handshake_playback_hangup_app_exit() {
-    let call = FakeCall::new()
+    let call = fc()
         .uuid("d3ce0a72-2926-49a4-97df-4106ee0a01eb")
         .var("pivot_voice_url", "http://127.0.0.1:9/flow?a=1&b=2");
     let (mut c, handle) = start(call).await;
@@ -104,7 +109,7 @@ async fn handshake_playback_hangup_app_exit() {
 
 #[tokio::test]
 async fn hangup_complete_carries_hangup_cause_twice() {
-    let (mut c, handle) = start(FakeCall::new()).await;
+    let (mut c, handle) = start(fc()).await;
     c.handshake("linger").await;
     c.send("sendmsg\ncall-command: hangup\nhangup-cause: USER_BUSY\n\n")
         .await;
@@ -132,7 +137,7 @@ async fn hangup_complete_carries_hangup_cause_twice() {
 async fn killed_from_outside_during_playback_real_order() {
     let long =
         AppScript::new(Duration::from_secs(30), "FILE PLAYED").killed_response("PLAYBACK ERROR");
-    let (mut c, handle) = start(FakeCall::new().app("playback", long)).await;
+    let (mut c, handle) = start(fc().app("playback", long)).await;
     c.handshake("linger").await;
     c.execute("playback", "tone_stream://%(1000,0,440);loops=30", EV1)
         .await;
@@ -167,7 +172,7 @@ async fn killed_from_outside_during_playback_real_order() {
 
 #[tokio::test]
 async fn without_linger_the_socket_closes_after_channel_hangup() {
-    let call = FakeCall::new().hangup_when_app_starts("playback");
+    let call = fc().hangup_when_app_starts("playback");
     let (mut c, handle) = start(call.app(
         "playback",
         AppScript::new(Duration::from_secs(30), "FILE PLAYED"),
@@ -193,7 +198,7 @@ async fn without_linger_the_socket_closes_after_channel_hangup() {
 
 #[tokio::test]
 async fn body_form_argument_and_uuid_name() {
-    let (mut c, handle) = start(FakeCall::new()).await;
+    let (mut c, handle) = start(fc()).await;
     c.handshake("linger").await;
     let arg = "tone_stream://%(100,0,660)";
     c.send(&format!(
@@ -228,7 +233,7 @@ async fn body_form_argument_and_uuid_name() {
 
 #[tokio::test]
 async fn event_name_filters_are_ored() {
-    let (mut c, handle) = start(FakeCall::new()).await;
+    let (mut c, handle) = start(fc()).await;
     c.handshake("linger").await;
     for name in ["CHANNEL_EXECUTE_COMPLETE", "CHANNEL_HANGUP"] {
         c.send(&format!("filter Event-Name {name}\n\n")).await;
@@ -260,4 +265,28 @@ async fn event_name_filters_are_ored() {
     assert_eq!(t.vars_set, [("x".to_string(), "${y}".to_string())]);
     assert_eq!(t.hangup_cause(), Some("DESTINATION_OUT_OF_ORDER"));
     assert!(t.apps[1].unknown && !t.apps[1].started);
+}
+
+#[tokio::test]
+async fn default_park_comes_before_the_first_sendmsg_reply() {
+    let (mut c, handle) = start(FakeCall::new()).await;
+    c.send("connect\n\nmyevents\n\nlinger\n\n").await;
+    c.frame().await;
+    assert_eq!(c.label().await, "REPLY +OK Events Enabled");
+    assert_eq!(c.label().await, "REPLY +OK will linger");
+    c.execute("answer", "", EV1).await;
+    let labels = c.labels_until("EV CHANNEL_EXECUTE_COMPLETE").await;
+    assert_eq!(
+        labels,
+        [
+            "EV CHANNEL_PARK",
+            "REPLY +OK",
+            "EV CHANNEL_EXECUTE answer",
+            "EV CHANNEL_EXECUTE_COMPLETE answer _none_"
+        ]
+    );
+    drop(c);
+    let t = handle.finish().await;
+    assert!(t.server_closed);
+    assert_eq!(t.hangup.map(|h| h.by), Some(HangupBy::SocketGone));
 }
