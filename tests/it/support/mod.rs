@@ -1,1 +1,19 @@
-//! Test support: a fake FreeSWITCH and a scripted web app.
+//! Test support: a fake FreeSWITCH (`fake_fs`) that dials the server like the `socket`
+//! dialplan app and plays one scripted call, and a scripted web app (`web`) that records
+//! every request. Neither depends on the `pivot` crate. Start at fake_fs.rs and web.rs.
+#![allow(dead_code)]
+
+pub mod fake_fs;
+mod fs_api;
+mod fs_apps;
+mod fs_channel;
+mod fs_commands;
+mod fs_session;
+pub mod fs_wire;
+pub mod transcript;
+pub mod web;
+
+#[cfg(test)]
+mod selftest;
+#[cfg(test)]
+mod selftest_ctl;

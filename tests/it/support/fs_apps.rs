@@ -1,0 +1,445 @@
+//! Applications on the fake channel: the `sendmsg` queue, event-lock and nesting, running
+//! apps with their timers and DTMF, `uuid_break`, and the hangup sequences in the order a
+//! real FreeSWITCH sends them. Media is not simulated: an app is a scripted duration.
+
+use super::fake_fs::{AppScript, Park};
+use super::fs_channel::{ChanState, Headers};
+use super::fs_session::{Phase, Session};
+use super::fs_wire::linger_frame;
+use super::fs_wire::Command;
+use super::transcript::{ArgForm, ExecutedApp, Hangup, HangupBy, Linger};
+use std::collections::VecDeque;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// One execute request, as queued.
+#[derive(Clone, Debug)]
+pub struct Exec {
+    /// Index into `Transcript::apps`.
+    pub idx: usize,
+    pub app: String,
+    pub arg: String,
+    pub app_uuid: String,
+    pub uuid_name: Option<String>,
+    pub lock: bool,
+}
+
+/// A queued `sendmsg` (FreeSWITCH's private event queue).
+#[derive(Clone, Debug)]
+pub enum Msg {
+    Execute(Exec),
+    Hangup(String),
+}
+
+/// An app on the execution stack; only the top one runs, the ones below are paused.
+#[derive(Debug)]
+pub struct Running {
+    pub exec: Exec,
+    pub script: AppScript,
+    run_start: Option<Instant>,
+    elapsed_before: Duration,
+    dtmf: VecDeque<(Duration, char)>,
+}
+
+impl Running {
+    pub fn deadline(&self) -> Option<Instant> {
+        let start = self.run_start?;
+        Some(start + self.script.duration.saturating_sub(self.elapsed_before))
+    }
+
+    pub fn next_dtmf_at(&self) -> Option<Instant> {
+        let start = self.run_start?;
+        let (off, _) = self.dtmf.front()?;
+        Some(start + off.saturating_sub(self.elapsed_before))
+    }
+
+    fn pause(&mut self, now: Instant) {
+        if let Some(s) = self.run_start.take() {
+            self.elapsed_before += now - s;
+        }
+    }
+
+    fn resume(&mut self, now: Instant) {
+        if self.run_start.is_none() {
+            self.run_start = Some(now);
+        }
+    }
+}
+
+fn switch_true(v: Option<&str>) -> bool {
+    v.is_some_and(|v| {
+        ["true", "yes", "on", "1", "enabled", "active", "allow"]
+            .iter()
+            .any(|t| v.trim().eq_ignore_ascii_case(t))
+    })
+}
+
+fn app_headers(x: &Exec, response: Option<&str>) -> Headers {
+    let mut v = vec![
+        ("Application".to_string(), x.app.clone()),
+        ("Application-Data".to_string(), x.arg.clone()),
+    ];
+    if let Some(r) = response {
+        v.push(("Application-Response".to_string(), r.to_string()));
+    }
+    v.push(("Application-UUID".to_string(), x.app_uuid.clone()));
+    if let Some(n) = &x.uuid_name {
+        v.push(("Application-UUID-Name".to_string(), n.clone()));
+    }
+    v
+}
+
+impl Session {
+    pub async fn on_sendmsg(&mut self, cmd: &Command) {
+        let target = cmd.rest();
+        if !target.is_empty() && target != self.chan.uuid {
+            self.protocol_error(format!("sendmsg to another channel: {target}"));
+        }
+        if self.cfg.park == Park::BeforeFirstSendmsgReply
+            && !self.park_sent
+            && self.phase == Phase::Up
+        {
+            self.park_sent = true;
+            self.emit("CHANNEL_PARK", ChanState::Execute, Vec::new())
+                .await;
+        }
+        self.reply("+OK").await;
+        if self.phase != Phase::Up {
+            self.note("sendmsg while the call is not up: +OK and nothing happens");
+            return;
+        }
+        let cc = cmd
+            .header("call-command")
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        match cc.as_str() {
+            "execute" => {
+                let x = self.parse_execute(cmd);
+                self.queue.push_back(Msg::Execute(x));
+            }
+            "hangup" => {
+                let cause = cmd.header("hangup-cause").unwrap_or("NORMAL_CLEARING");
+                self.queue.push_back(Msg::Hangup(cause.trim().to_string()));
+            }
+            other => self.note(format!("call-command {other:?} ignored by the fake")),
+        }
+        self.pump().await;
+    }
+
+    fn parse_execute(&mut self, cmd: &Command) -> Exec {
+        let app = cmd.header("execute-app-name").unwrap_or("").to_string();
+        let text_body = cmd
+            .header("content-type")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("text/plain"));
+        let (arg, form) = if text_body && !cmd.body.is_empty() {
+            (
+                String::from_utf8_lossy(&cmd.body).into_owned(),
+                ArgForm::Body,
+            )
+        } else if let Some(a) = cmd.header("execute-app-arg") {
+            (a.to_string(), ArgForm::Header)
+        } else {
+            (String::new(), ArgForm::None)
+        };
+        if !text_body && !cmd.body.is_empty() {
+            self.protocol_error(
+                "sendmsg body without content-type: text/plain (FreeSWITCH ignores it)".into(),
+            );
+        }
+        let event_uuid = cmd.header("Event-UUID").map(str::to_string);
+        let lock = switch_true(cmd.header("event-lock"));
+        let app_uuid = event_uuid
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let rec = ExecutedApp {
+            name: app.clone(),
+            arg: arg.clone(),
+            form,
+            event_uuid,
+            app_uuid: app_uuid.clone(),
+            event_lock: lock,
+            started: false,
+            response: None,
+            nested: false,
+            unknown: false,
+        };
+        let idx = self.shared.update(|t| {
+            t.apps.push(rec);
+            t.apps.len() - 1
+        });
+        Exec {
+            idx,
+            app,
+            arg,
+            app_uuid,
+            uuid_name: cmd.header("Event-UUID-Name").map(str::to_string),
+            lock,
+        }
+    }
+
+    /// Starts queued messages while nothing locked runs. An unlocked running app lets the
+    /// next message run nested inside it, as FreeSWITCH does.
+    pub async fn pump(&mut self) {
+        while self.phase == Phase::Up && !self.queue.is_empty() {
+            if self.stack.last().is_some_and(|top| top.exec.lock) {
+                break;
+            }
+            match self.queue.pop_front() {
+                Some(Msg::Hangup(cause)) => self.hangup(cause, HangupBy::Command).await,
+                Some(Msg::Execute(x)) => self.start_app(x).await,
+                None => break,
+            }
+        }
+    }
+
+    async fn start_app(&mut self, x: Exec) {
+        let nested = !self.stack.is_empty();
+        let Some(script) = self.cfg.apps.get(&x.app).cloned() else {
+            self.shared.update(|t| t.apps[x.idx].unknown = true);
+            self.note(format!("unknown application {:?}: hangup", x.app));
+            self.hangup("DESTINATION_OUT_OF_ORDER".into(), HangupBy::UnknownApp)
+                .await;
+            return;
+        };
+        self.shared.update(|t| {
+            t.apps[x.idx].started = true;
+            t.apps[x.idx].nested = nested;
+        });
+        self.chan.set_var("current_application", &x.app);
+        self.chan.set_var("current_application_data", &x.arg);
+        self.emit("CHANNEL_EXECUTE", ChanState::Execute, app_headers(&x, None))
+            .await;
+        if self.cfg.hangup_on_app.as_deref() == Some(x.app.as_str()) {
+            self.hangup_at = Some(Instant::now());
+        }
+        self.app_effects(&x).await;
+        let now = Instant::now();
+        if let Some(top) = self.stack.last_mut() {
+            top.pause(now);
+        }
+        let mut dtmf = script.dtmf.clone();
+        dtmf.sort_by_key(|(d, _)| *d);
+        let instant = script.duration.is_zero() && dtmf.is_empty();
+        let is_hangup = x.app == "hangup";
+        let cause = x.arg.trim().to_string();
+        self.stack.push(Running {
+            exec: x,
+            script,
+            run_start: Some(now),
+            elapsed_before: Duration::ZERO,
+            dtmf: dtmf.into(),
+        });
+        if is_hangup {
+            let cause = if cause.is_empty() {
+                "NORMAL_CLEARING".into()
+            } else {
+                cause
+            };
+            self.hangup(cause, HangupBy::App).await;
+        } else if instant {
+            self.complete_top(None, ChanState::Execute).await;
+        }
+    }
+
+    /// What some applications do to the channel (without `${}` expansion).
+    async fn app_effects(&mut self, x: &Exec) {
+        match x.app.as_str() {
+            "set" | "export" => {
+                let (n, v) = x.arg.split_once('=').unwrap_or((&x.arg, ""));
+                let (n, v) = (n.to_string(), v.to_string());
+                self.chan.set_var(&n, &v);
+                self.shared.update(|t| t.vars_set.push((n, v)));
+            }
+            "unset" => {
+                let n = x.arg.trim().to_string();
+                self.chan.vars.retain(|(k, _)| *k != n);
+            }
+            "answer" | "pre_answer" if !self.chan.answered => {
+                self.chan.answer();
+                if x.app == "answer" {
+                    self.emit("CHANNEL_ANSWER", ChanState::Execute, Vec::new())
+                        .await;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Ends the top app: its vars, CHANNEL_EXECUTE_COMPLETE, and the app below resumes.
+    pub async fn complete_top(&mut self, response: Option<String>, state: ChanState) {
+        let Some(r) = self.stack.pop() else { return };
+        for (n, v) in &r.script.vars {
+            self.chan.set_var(n, v);
+        }
+        let resp = response.unwrap_or_else(|| r.script.response.clone());
+        if resp != "_none_" {
+            self.chan.set_var("current_application_response", &resp);
+        }
+        if r.exec.app == "record" {
+            self.http_cache_record_upload(&r.exec.arg).await;
+        }
+        let headers = app_headers(&r.exec, Some(&resp));
+        self.emit("CHANNEL_EXECUTE_COMPLETE", state, headers).await;
+        let idx = r.exec.idx;
+        self.shared.update(|t| t.apps[idx].response = Some(resp));
+        if let Some(top) = self.stack.last_mut() {
+            top.resume(Instant::now());
+        }
+    }
+
+    /// Fires the due DTMF of the running app and ends it when its time is over.
+    pub async fn on_app_timer(&mut self, now: Instant) {
+        while self.phase == Phase::Up {
+            let Some(top) = self.stack.last_mut() else {
+                break;
+            };
+            if top.next_dtmf_at().is_some_and(|d| d <= now) {
+                if let Some((_, digit)) = top.dtmf.pop_front() {
+                    self.dtmf_now(digit).await;
+                }
+                continue;
+            }
+            if top.deadline().is_some_and(|d| d <= now) {
+                self.complete_top(None, ChanState::Execute).await;
+                self.pump().await;
+                continue;
+            }
+            break;
+        }
+    }
+
+    /// The caller pressed `digit`: DTMF event; a terminator ends playback/record.
+    pub async fn dtmf_now(&mut self, digit: char) {
+        if self.phase != Phase::Up {
+            self.note(format!("DTMF {digit} not sent: call not up"));
+            return;
+        }
+        let extra = vec![
+            ("DTMF-Digit".to_string(), digit.to_string()),
+            ("DTMF-Duration".to_string(), "2000".to_string()),
+            ("DTMF-Source".to_string(), "RTP".to_string()),
+        ];
+        self.emit("DTMF", ChanState::Execute, extra).await;
+        let Some(top) = self.stack.last() else { return };
+        let terminators = self.chan.var("playback_terminators").unwrap_or("*");
+        let is_term = match terminators {
+            "none" => false,
+            "any" => true,
+            t => t.contains(digit),
+        };
+        let by_term = matches!(top.exec.app.as_str(), "playback" | "record") && is_term;
+        if by_term {
+            self.chan
+                .set_var("playback_terminator_used", &digit.to_string());
+        }
+        if by_term || top.script.stop_on_dtmf {
+            self.complete_top(None, ChanState::Execute).await;
+            self.pump().await;
+        }
+    }
+
+    /// `uuid_break`: the running app ends now with its normal response (playback: FILE
+    /// PLAYED, as mod_dptools reports a break); `all` also drops the queue.
+    pub async fn break_app(&mut self, all: bool) {
+        if all {
+            self.queue.clear();
+        }
+        if self.phase == Phase::Up && !self.stack.is_empty() {
+            self.complete_top(None, ChanState::Execute).await;
+            self.pump().await;
+        }
+    }
+
+    pub async fn hangup_from_outside(&mut self, cause: String) {
+        if self.phase != Phase::Up {
+            self.note("outside hangup ignored: call not up");
+            return;
+        }
+        self.hangup(cause, HangupBy::Outside).await;
+    }
+
+    /// The hangup sequence. Killed while an app runs: HANGUP, linger notice, the app's
+    /// EXECUTE_COMPLETE (killed response), UNPARK, the socket app's EXECUTE_COMPLETE, STATE x2,
+    /// HANGUP_COMPLETE. Otherwise the linger notice comes last. Without linger the socket
+    /// closes right after CHANNEL_HANGUP.
+    pub async fn hangup(&mut self, cause: String, by: HangupBy) {
+        if self.phase != Phase::Up {
+            return;
+        }
+        self.phase = Phase::HungUp;
+        let mid_app = by == HangupBy::Outside && !self.stack.is_empty();
+        let at = self.elapsed();
+        let (c, b) = (cause.clone(), by.clone());
+        self.shared.update(|t| {
+            t.hangup = Some(Hangup {
+                cause: c,
+                by: b,
+                at,
+            });
+        });
+        self.chan.hangup_cause = Some(cause);
+        if !self.queue.is_empty() {
+            self.note(format!(
+                "{} queued message(s) dropped by the hangup",
+                self.queue.len()
+            ));
+            self.queue.clear();
+        }
+        self.hangup_at = None;
+        self.dtmf.clear();
+        self.emit("CHANNEL_HANGUP", ChanState::HangingUp, Vec::new())
+            .await;
+        if self.linger == Linger::Off {
+            self.note("no linger: FreeSWITCH drops the socket after CHANNEL_HANGUP");
+            self.close().await;
+            return;
+        }
+        if mid_app {
+            self.send_linger_notice().await;
+        }
+        while let Some(top) = self.stack.last() {
+            let killed = top.script.killed_response.clone();
+            self.complete_top(Some(killed), ChanState::HangingUp).await;
+        }
+        self.hangup_tail().await;
+        if !mid_app {
+            self.send_linger_notice().await;
+        }
+        if let Linger::Secs(n) = self.linger {
+            self.linger_close_at = Some(Instant::now() + self.cfg.linger_second * n);
+        }
+    }
+
+    async fn hangup_tail(&mut self) {
+        self.emit("CHANNEL_UNPARK", ChanState::HangingUp, Vec::new())
+            .await;
+        let socket = vec![
+            ("Application".to_string(), "socket".to_string()),
+            ("Application-Data".to_string(), self.cfg.socket_data.clone()),
+            ("Application-Response".to_string(), "_none_".to_string()),
+            (
+                "Application-UUID".to_string(),
+                uuid::Uuid::new_v4().to_string(),
+            ),
+        ];
+        self.emit("CHANNEL_EXECUTE_COMPLETE", ChanState::HangingUp, socket)
+            .await;
+        self.emit("CHANNEL_STATE", ChanState::Hangup, Vec::new())
+            .await;
+        self.emit("CHANNEL_STATE", ChanState::Reporting, Vec::new())
+            .await;
+        self.chan.set_hangup_vars();
+        self.emit("CHANNEL_HANGUP_COMPLETE", ChanState::Reporting, Vec::new())
+            .await;
+    }
+
+    async fn send_linger_notice(&mut self) {
+        let time = match self.linger {
+            Linger::Secs(n) => i64::from(n),
+            _ => -1,
+        };
+        let frame = linger_frame(&self.chan.uuid, &self.chan.name, time);
+        self.send(&frame, format!("disconnect-notice (linger {time})"))
+            .await;
+    }
+}
