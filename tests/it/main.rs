@@ -1,4 +1,5 @@
 //! One integration-test binary: the real server against a fake FreeSWITCH and a local web app.
+mod harness;
 mod support;
 
 mod api;
