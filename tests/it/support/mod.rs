@@ -16,4 +16,8 @@ pub mod web;
 #[cfg(test)]
 mod selftest;
 #[cfg(test)]
+mod selftest_apps;
+#[cfg(test)]
 mod selftest_ctl;
+#[cfg(test)]
+mod selftest_web;
