@@ -266,3 +266,35 @@ async fn frames_have_the_shape_of_the_real_capture() {
     drop(c);
     handle.finish().await;
 }
+
+#[tokio::test]
+async fn record_writes_the_file_even_when_the_caller_hangs_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("call.wav").to_string_lossy().into_owned();
+    let rec = AppScript::new(Duration::from_secs(30), "_none_");
+    let call = fc().app("record", rec).hangup_when_app_starts("record");
+    let (mut c, handle) = start(call).await;
+    c.handshake("linger").await;
+    c.execute("record", &format!("{path} 3600 200 5"), A).await;
+    let labels = c.labels_until("EV CHANNEL_HANGUP_COMPLETE").await;
+    assert!(labels.contains(&"EV CHANNEL_EXECUTE_COMPLETE record _none_".to_string()));
+    assert!(std::fs::read(&path).unwrap().starts_with(b"RIFF"));
+    // The upload after the hangup (during linger) sends the file's own bytes.
+    let web = WebApp::start().await;
+    c.send(&format!(
+        "api http_put {} {path}\n\n",
+        web.url("/up/call.wav")
+    ))
+    .await;
+    assert_eq!(c.label().await, "API +OK 201");
+    assert_eq!(web.uploads()[0].body, std::fs::read(&path).unwrap());
+    drop(c);
+    let t = handle.finish().await;
+    assert_eq!(t.recordings, [path]);
+    assert!(t.executes_after_hangup().is_empty());
+    assert_eq!(
+        t.after_hangup.len(),
+        1,
+        "the api call came after the hangup"
+    );
+}

@@ -152,6 +152,8 @@ pub struct Transcript {
     pub vars_set: Vec<(String, String)>,
     pub api: Vec<ApiCall>,
     pub uploads: Vec<Upload>,
+    /// Files the `record` app wrote (absolute paths whose directory exists).
+    pub recordings: Vec<String>,
     pub server_sent_exit: bool,
     /// The server closed its end (EOF) before the fake closed.
     pub server_closed: bool,
