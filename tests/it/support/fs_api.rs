@@ -157,7 +157,7 @@ impl Session {
                 let value = words.collect::<Vec<_>>().join(" ");
                 self.chan.set_var(&name, &value);
                 self.shared.update(|t| t.vars_set.push((name, value)));
-                ("+OK\n".into(), Effect::None)
+                ("+OK".into(), Effect::None)
             }
             "uuid_getvar" if live => {
                 let name = words.next().unwrap_or("");

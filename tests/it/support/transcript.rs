@@ -185,6 +185,16 @@ impl Transcript {
             .collect()
     }
 
+    /// Event names the fake actually sent (after subscriptions and filters), in order.
+    pub fn sent_events(&self) -> Vec<&str> {
+        self.timeline
+            .iter()
+            .filter(|e| e.dir == Dir::Out)
+            .filter_map(|e| e.what.strip_prefix("event Event-Name="))
+            .map(|rest| rest.split(' ').next().unwrap_or(""))
+            .collect()
+    }
+
     /// Executes the server sent after the hangup (should be none).
     pub fn executes_after_hangup(&self) -> Vec<&ServerFrame> {
         self.after_hangup
