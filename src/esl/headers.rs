@@ -118,7 +118,7 @@ impl Headers {
                 text: snippet(line),
             })?;
             let name = String::from_utf8_lossy(name);
-            let value = if decode {
+            let value = if decode && value.contains(&b'%') {
                 scratch.clear();
                 percent_decode_into(value, &mut scratch);
                 String::from_utf8_lossy(&scratch)

@@ -31,6 +31,8 @@ pub enum StoreError {
     BadStartKey,
     #[error("cannot start the debug writer thread: {0}")]
     Thread(std::io::Error),
+    #[error("the debug database file is unavailable (see the earlier log lines)")]
+    Unavailable,
     #[error("the debug writer thread has stopped")]
     WriterGone,
     #[error("debug database read task failed: {0}")]

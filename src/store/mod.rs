@@ -8,6 +8,7 @@ mod error;
 mod reader;
 mod record;
 mod schema;
+mod sink;
 mod writer;
 
 #[cfg(test)]
@@ -19,7 +20,8 @@ pub use error::StoreError;
 pub use reader::{StoreReader, CALL_RECORDS_MAX, PAGE_SIZE_MAX};
 pub use record::{from_unix_ms, CallSummary, DebugRecord, Entry, Page, StoredRecord};
 pub use schema::SCHEMA_VERSION;
-pub use writer::{DebugSink, SinkStats, StoreWriter, QUEUE_MAX_BYTES};
+pub use sink::{DebugSink, SinkStats, QUEUE_MAX_BYTES};
+pub use writer::StoreWriter;
 
 /// Where and how the debug log is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +55,7 @@ pub fn open(config: &StoreConfig) -> Result<(DebugSink, StoreWriter, StoreReader
     let conn = schema::open_and_migrate(&config.path)?;
     let (sink, writer) = writer::start(
         conn,
+        config.path.clone(),
         config.queue_capacity,
         config.batch_max,
         config.retention_days,

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{params, Connection, Row};
 
 use super::record::{CallSummary, Entry, Page, StoredRecord};
-use super::schema;
+use super::schema::{self, FileId};
 use super::StoreError;
 
 /// Idle read connections kept for reuse.
@@ -27,7 +27,8 @@ pub struct StoreReader {
 
 struct Pool {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    /// Each with the file it has open, so one left on a deleted file is not reused.
+    idle: Mutex<Vec<(Connection, Option<FileId>)>>,
 }
 
 impl StoreReader {
@@ -85,9 +86,14 @@ impl Pool {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let file = schema::file_id(&self.path);
+        let idle = {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            idle.retain(|(_, id)| *id == file);
+            idle.pop()
+        };
         let conn = match idle {
-            Some(conn) => conn,
+            Some((conn, _)) => conn,
             None => schema::open_reader(&self.path)?,
         };
         let out = f(&conn);
@@ -95,7 +101,7 @@ impl Pool {
         if out.is_ok() {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
             if idle.len() < POOL_IDLE_MAX {
-                idle.push(conn);
+                idle.push((conn, file));
             }
         }
         out
@@ -232,6 +238,7 @@ fn decode_start_key(key: &str) -> Result<(i64, String), StoreError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

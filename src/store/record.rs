@@ -185,6 +185,7 @@ pub fn from_unix_ms(ms: i64) -> SystemTime {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -91,6 +91,25 @@ pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Which file a path names right now, so a connection can tell that its file was deleted
+/// or replaced under it (SQLite in WAL mode would go on writing to the orphan).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId(u64, u64);
+
+pub fn file_id(path: &Path) -> Option<FileId> {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some(FileId(meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        Some(FileId(0, 0))
+    }
+}
+
 /// Brings the file to `target`, one migration per transaction. `BEGIN IMMEDIATE` makes a
 /// second pivot starting on the same file wait, then see the finished work.
 pub(crate) fn migrate(conn: &Connection, path: &Path, target: i64) -> Result<(), StoreError> {
@@ -179,6 +198,7 @@ fn open_error(path: &Path, source: rusqlite::Error) -> StoreError {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1,9 +1,10 @@
-//! The writer thread and its two handles: [`DebugSink`] (many, on call tasks: never blocks,
-//! never fails) and [`StoreWriter`] (one, for flush and shutdown). Owns the queue bounds and
-//! the loss counters; the SQL itself lives in `batch.rs`.
+//! The writer thread and its handle [`StoreWriter`] (flush, purge, shutdown): batches
+//! records from the queue into transactions, runs retention, counts database losses. The
+//! SQL itself is in `batch.rs`; the sending side in `sink.rs`.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -11,117 +12,13 @@ use std::time::{Duration, Instant, SystemTime};
 use rusqlite::Connection;
 
 use super::batch;
-use super::record::{unix_ms, DebugRecord, Entry};
+use super::record::{unix_ms, DebugRecord};
+use super::schema::{self, FileId};
+use super::sink::{record_bytes, Counters, DebugSink, Msg, SinkStats, LOG_EVERY};
 use super::StoreError;
 
 /// How often the writer purges expired records (and once at start).
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
-/// At most one "records lost" log line per this long, per cause.
-const LOG_EVERY: Duration = Duration::from_secs(10);
-/// Bytes of record text the queue may hold, whatever its length: bodies can be 1 MiB each.
-pub const QUEUE_MAX_BYTES: usize = 64 * 1024 * 1024;
-
-pub(crate) enum Msg {
-    Record(DebugRecord),
-    Flush(mpsc::Sender<()>),
-    Purge(mpsc::Sender<Result<usize, StoreError>>),
-    Shutdown,
-    #[cfg(test)]
-    Exec(Box<dyn FnOnce(&Connection) + Send>),
-}
-
-/// Loss and progress counters, shared by every handle and the thread.
-pub(crate) struct Counters {
-    written: AtomicU64,
-    dropped_full: AtomicU64,
-    dropped_failed: AtomicU64,
-    queued_bytes: AtomicUsize,
-    start: Instant,
-    next_full_log_ms: AtomicU64,
-}
-
-/// A snapshot of the counters, for metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SinkStats {
-    /// Records committed to the database.
-    pub written: u64,
-    /// Records refused because the queue was full (by count or by bytes) or closed.
-    pub dropped_queue_full: u64,
-    /// Records lost because the database refused a batch (locked, read-only, full, gone).
-    pub dropped_db_error: u64,
-}
-
-/// Hands records to the writer thread. Clone one into every call.
-#[derive(Clone)]
-pub struct DebugSink {
-    tx: SyncSender<Msg>,
-    counters: Arc<Counters>,
-}
-
-impl DebugSink {
-    /// Queues `rec`. Never blocks and never fails: when the queue is full or the writer has
-    /// stopped, the record is dropped and counted.
-    pub fn record(&self, rec: DebugRecord) {
-        let size = record_bytes(&rec);
-        let c = &self.counters;
-        if c.queued_bytes.fetch_add(size, Ordering::Relaxed) + size > QUEUE_MAX_BYTES {
-            c.queued_bytes.fetch_sub(size, Ordering::Relaxed);
-            self.lost("debug queue over its byte budget; dropping debug records");
-            return;
-        }
-        match self.tx.try_send(Msg::Record(rec)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                c.queued_bytes.fetch_sub(size, Ordering::Relaxed);
-                self.lost("debug queue full; dropping debug records");
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                c.queued_bytes.fetch_sub(size, Ordering::Relaxed);
-                self.lost("debug writer stopped; dropping debug records");
-            }
-        }
-    }
-
-    fn lost(&self, why: &'static str) {
-        let c = &self.counters;
-        let total = c.dropped_full.fetch_add(1, Ordering::Relaxed) + 1;
-        let now_ms = u64::try_from(c.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let next = c.next_full_log_ms.load(Ordering::Relaxed);
-        let later = now_ms.saturating_add(LOG_EVERY.as_millis() as u64);
-        if now_ms >= next
-            && c.next_full_log_ms
-                .compare_exchange(next, later, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            tracing::warn!(dropped_total = total, "{why}");
-        }
-    }
-
-    /// Records lost so far, for any reason.
-    pub fn dropped(&self) -> u64 {
-        let s = self.stats();
-        s.dropped_queue_full + s.dropped_db_error
-    }
-
-    /// Records committed so far.
-    pub fn written(&self) -> u64 {
-        self.counters.written.load(Ordering::Relaxed)
-    }
-
-    pub fn stats(&self) -> SinkStats {
-        self.counters.snapshot()
-    }
-}
-
-impl Counters {
-    fn snapshot(&self) -> SinkStats {
-        SinkStats {
-            written: self.written.load(Ordering::Relaxed),
-            dropped_queue_full: self.dropped_full.load(Ordering::Relaxed),
-            dropped_db_error: self.dropped_failed.load(Ordering::Relaxed),
-        }
-    }
-}
 
 /// Owns the writer thread. `shutdown` flushes the queue and joins; dropping it without
 /// `shutdown` still asks the thread to flush and stop, without waiting.
@@ -189,25 +86,21 @@ impl Drop for StoreWriter {
     }
 }
 
-/// Starts the writer thread on a migrated connection.
+/// Starts the writer thread on a migrated connection to `path`.
 pub(crate) fn start(
     conn: Connection,
+    path: PathBuf,
     queue_capacity: usize,
     batch_max: usize,
     retention_days: u32,
 ) -> Result<(DebugSink, StoreWriter), StoreError> {
     let capacity = queue_capacity.max(1);
     let (tx, rx) = mpsc::sync_channel(capacity);
-    let counters = Arc::new(Counters {
-        written: AtomicU64::new(0),
-        dropped_full: AtomicU64::new(0),
-        dropped_failed: AtomicU64::new(0),
-        queued_bytes: AtomicUsize::new(0),
-        start: Instant::now(),
-        next_full_log_ms: AtomicU64::new(0),
-    });
+    let counters = Arc::new(Counters::new());
     let thread = Thread {
-        conn,
+        file: schema::file_id(&path),
+        conn: Some(conn),
+        path,
         rx,
         counters: counters.clone(),
         capacity,
@@ -220,10 +113,7 @@ pub(crate) fn start(
         .name("pivot-debug-writer".into())
         .spawn(move || thread.run())
         .map_err(StoreError::Thread)?;
-    let sink = DebugSink {
-        tx: tx.clone(),
-        counters: counters.clone(),
-    };
+    let sink = DebugSink::new(tx.clone(), counters.clone());
     let writer = StoreWriter {
         tx,
         handle: Some(handle),
@@ -233,7 +123,11 @@ pub(crate) fn start(
 }
 
 struct Thread {
-    conn: Connection,
+    /// `None` after the file vanished and could not be recreated: batches are lost.
+    conn: Option<Connection>,
+    path: PathBuf,
+    /// The file `conn` has open.
+    file: Option<FileId>,
     rx: Receiver<Msg>,
     counters: Arc<Counters>,
     capacity: usize,
@@ -290,7 +184,11 @@ impl Thread {
                 let _ = done.send(self.purge());
             }
             #[cfg(test)]
-            Msg::Exec(f) => f(&self.conn),
+            Msg::Exec(f) => {
+                if let Some(conn) = &self.conn {
+                    f(conn)
+                }
+            }
             Msg::Record(_) | Msg::Shutdown => {}
         }
     }
@@ -325,30 +223,68 @@ impl Thread {
         if batch.is_empty() {
             return;
         }
+        if schema::file_id(&self.path) != self.file {
+            self.reopen();
+        }
         let n = batch.len() as u64;
-        match batch::write_batch(&mut self.conn, batch) {
+        let result = match self.conn.as_mut() {
+            Some(conn) => batch::write_batch(conn, batch).map_err(StoreError::from),
+            None => Err(StoreError::Unavailable),
+        };
+        batch.clear();
+        match result {
             Ok(()) => {
                 self.counters.written.fetch_add(n, Ordering::Relaxed);
             }
             Err(e) => {
                 self.counters.dropped_failed.fetch_add(n, Ordering::Relaxed);
                 self.failures_unlogged += n;
-                let due = match self.last_failure_log {
-                    Some(t) => t.elapsed() >= LOG_EVERY,
-                    None => true,
-                };
-                if due {
+                if self.log_due() {
                     tracing::warn!(
                         error = %e,
                         lost = self.failures_unlogged,
                         "debug database refused a batch; debug records lost"
                     );
                     self.failures_unlogged = 0;
-                    self.last_failure_log = Some(Instant::now());
                 }
             }
         }
-        batch.clear();
+    }
+
+    /// The file was deleted or replaced: close the orphan and start a new file at the path
+    /// (refusing a foreign one as at start), or stay without one until the next batch.
+    fn reopen(&mut self) {
+        if let Some(old) = self.conn.take() {
+            // SQLite keeps the WAL of a moved file on close; a WAL left at the path would be
+            // read as part of whatever file is there next. Empty it into the orphan first.
+            if let Err(e) = old.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+                tracing::warn!(error = %e, "cannot empty the WAL of the vanished debug database");
+            }
+        }
+        match schema::open_and_migrate(&self.path) {
+            Ok(conn) => {
+                self.conn = Some(conn);
+                self.file = schema::file_id(&self.path);
+                tracing::warn!(path = %self.path.display(), "debug database file was deleted or replaced; started a new one");
+            }
+            Err(e) => {
+                self.file = None;
+                if self.log_due() {
+                    tracing::warn!(error = %e, "debug database file was deleted or replaced and cannot be recreated");
+                }
+            }
+        }
+    }
+
+    fn log_due(&mut self) -> bool {
+        let due = match self.last_failure_log {
+            Some(t) => t.elapsed() >= LOG_EVERY,
+            None => true,
+        };
+        if due {
+            self.last_failure_log = Some(Instant::now());
+        }
+        due
     }
 
     fn purge(&mut self) -> Result<usize, StoreError> {
@@ -360,7 +296,8 @@ impl Thread {
             .checked_sub(keep)
             .map(unix_ms)
             .unwrap_or(0);
-        Ok(batch::purge_before(&self.conn, cutoff)?)
+        let conn = self.conn.as_ref().ok_or(StoreError::Unavailable)?;
+        Ok(batch::purge_before(conn, cutoff)?)
     }
 
     fn purge_logged(&mut self) {
@@ -370,21 +307,4 @@ impl Thread {
             Err(e) => tracing::warn!(error = %e, "debug retention purge failed"),
         }
     }
-}
-
-/// The text a queued record holds, for the byte budget.
-fn record_bytes(rec: &DebugRecord) -> usize {
-    let headers = |h: &[(String, String)]| h.iter().map(|(n, v)| n.len() + v.len()).sum::<usize>();
-    let entry = match &rec.entry {
-        Entry::Request {
-            method,
-            uri,
-            req_headers,
-            req_body,
-        } => method.len() + uri.len() + headers(req_headers) + req_body.len(),
-        Entry::ResponseBody { resp_body } => resp_body.len(),
-        Entry::ResponseHead { headers: h, .. } => headers(h),
-        Entry::Error { kind, message } => kind.len() + message.len(),
-    };
-    rec.call_id.len() + rec.account_id.len() + entry
 }

@@ -29,6 +29,7 @@
 //! Every frame the server sent is in `t.frames` (raw bytes and parsed); `println!("{t}")`
 //! prints the timeline of both directions.
 
+pub use super::app_script::AppScript;
 use super::fs_session::{self, Control};
 use super::transcript::Transcript;
 use std::collections::HashMap;
@@ -37,116 +38,6 @@ use std::time::Duration;
 use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-
-/// How one application behaves when the server executes it.
-#[derive(Clone, Debug)]
-pub struct AppScript {
-    /// How long it runs (zero: CHANNEL_EXECUTE_COMPLETE follows CHANNEL_EXECUTE at once).
-    pub duration: Duration,
-    /// Application-Response on a normal end or a `uuid_break` (`FILE PLAYED`, `_none_`...).
-    pub response: String,
-    /// Application-Response when the call is hung up while it runs (`PLAYBACK ERROR`).
-    pub killed_response: String,
-    /// Channel variables set when it completes (e.g. `record_ms`), shown in the event.
-    pub vars: Vec<(String, String)>,
-    /// DTMF events sent while it runs, at offsets from its start.
-    pub dtmf: Vec<(Duration, char)>,
-    /// Any DTMF ends it (besides `playback_terminators` for playback and record).
-    pub stop_on_dtmf: bool,
-}
-
-impl AppScript {
-    pub fn new(duration: Duration, response: &str) -> Self {
-        AppScript {
-            duration,
-            response: response.to_string(),
-            killed_response: "_none_".to_string(),
-            vars: Vec::new(),
-            dtmf: Vec::new(),
-            stop_on_dtmf: false,
-        }
-    }
-
-    /// Instant app answering `_none_` (set, answer, respond...).
-    pub fn instant() -> Self {
-        Self::new(Duration::ZERO, "_none_")
-    }
-
-    /// Adds a variable set on completion.
-    pub fn var(mut self, name: &str, value: &str) -> Self {
-        self.vars.push((name.to_string(), value.to_string()));
-        self
-    }
-
-    /// Sends DTMF `digit` `at` after the app starts.
-    pub fn dtmf(mut self, at: Duration, digit: char) -> Self {
-        self.dtmf.push((at, digit));
-        self
-    }
-
-    pub fn stop_on_dtmf(mut self) -> Self {
-        self.stop_on_dtmf = true;
-        self
-    }
-
-    pub fn killed_response(mut self, response: &str) -> Self {
-        self.killed_response = response.to_string();
-        self
-    }
-
-    /// The default script of each application the fake knows (FreeSWITCH would accept it).
-    pub fn defaults() -> HashMap<String, AppScript> {
-        let ms = Duration::from_millis;
-        let mut m = HashMap::new();
-        for app in [
-            "answer",
-            "pre_answer",
-            "ring_ready",
-            "respond",
-            "set",
-            "export",
-            "unset",
-            "multiset",
-            "log",
-            "info",
-            "hangup",
-            "send_dtmf",
-            "flush_dtmf",
-            "event",
-            "sched_hangup",
-            "set_zombie_exec",
-        ] {
-            m.insert(app.to_string(), AppScript::instant());
-        }
-        let playback = AppScript::new(ms(20), "FILE PLAYED")
-            .killed_response("PLAYBACK ERROR")
-            .var("playback_ms", "20")
-            .var("playback_seconds", "0")
-            .var("playback_samples", "160");
-        m.insert("playback".into(), playback.clone());
-        m.insert("endless_playback".into(), playback.clone());
-        m.insert("gentones".into(), AppScript::new(ms(20), "_none_"));
-        m.insert("speak".into(), AppScript::new(ms(20), "_none_"));
-        m.insert("say".into(), AppScript::new(ms(20), "_none_"));
-        m.insert("sleep".into(), AppScript::new(ms(10), "_none_"));
-        let record = AppScript::new(ms(30), "_none_")
-            .var("record_ms", "3000")
-            .var("record_seconds", "3")
-            .var("record_samples", "24000")
-            .var("record_file_size", "48044")
-            .var("silence_hits_exhausted", "false");
-        m.insert("record".into(), record);
-        m.insert(
-            "read".into(),
-            AppScript::new(ms(20), "_none_").var("read_result", "timeout"),
-        );
-        m.insert(
-            "play_and_get_digits".into(),
-            AppScript::new(ms(20), "_none_"),
-        );
-        m
-    }
-}
 
 /// When the fake sends CHANNEL_PARK (seen in 6 of 10 real runs, at varying moments).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,6 +79,8 @@ pub struct FakeCall {
     pub park: Park,
     /// How long `finish` waits for the call to end before failing the test.
     pub finish_timeout: Duration,
+    /// `record <path>` writes fake audio to `<path>` when its directory exists (default on).
+    pub write_recordings: bool,
     /// The `socket` app's data (`host:port async full`), shown in variables.
     pub socket_data: String,
 }
@@ -216,6 +109,7 @@ impl FakeCall {
             linger_second: Duration::from_millis(50),
             park: Park::BeforeFirstSendmsgReply,
             finish_timeout: Duration::from_secs(20),
+            write_recordings: true,
             socket_data: "127.0.0.1:8084 async full".into(),
         }
     }
@@ -280,6 +174,11 @@ impl FakeCall {
     }
     pub fn park(mut self, park: Park) -> Self {
         self.park = park;
+        self
+    }
+    /// `record` does not write files.
+    pub fn no_recording_files(mut self) -> Self {
+        self.write_recordings = false;
         self
     }
     pub fn finish_timeout(mut self, d: Duration) -> Self {

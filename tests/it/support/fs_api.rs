@@ -39,9 +39,11 @@ pub fn fake_audio(file: &str) -> (Vec<u8>, &'static str) {
     (v, "audio/x-wav")
 }
 
-/// PUTs fake audio to `url`; returns the HTTP status, or None if the request failed.
-pub async fn put_fake_audio(url: &str, file: &str) -> Option<u16> {
-    let (body, mime) = fake_audio(file);
+/// PUTs `file` to `url` (its real bytes if the file exists, else fake audio); returns the
+/// HTTP status, or None if the request failed.
+pub async fn put_audio(url: &str, file: &str) -> Option<u16> {
+    let (fake, mime) = fake_audio(file);
+    let body = tokio::fs::read(file).await.unwrap_or(fake);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -155,7 +157,7 @@ impl Session {
                 let value = words.collect::<Vec<_>>().join(" ");
                 self.chan.set_var(&name, &value);
                 self.shared.update(|t| t.vars_set.push((name, value)));
-                ("+OK\n".into(), Effect::None)
+                ("+OK".into(), Effect::None)
             }
             "uuid_getvar" if live => {
                 let name = words.next().unwrap_or("");
@@ -176,7 +178,7 @@ impl Session {
     /// `http_put <url> <file>` as mod_http_cache answers it: `+OK <status>` / `-ERR <status>`
     /// (`-ERR 0` when no HTTP answer came back).
     async fn http_put(&mut self, url: String, file: String) -> String {
-        let status = put_fake_audio(&url, &file).await;
+        let status = put_audio(&url, &file).await;
         self.note(format!("http_put {url} -> {status:?}"));
         let up = Upload { url, file, status };
         self.shared.update(|t| t.uploads.push(up));
@@ -187,19 +189,34 @@ impl Session {
         }
     }
 
-    /// `record http_cache://http://...`: mod_http_cache PUTs the file when it is closed.
-    pub async fn http_cache_record_upload(&mut self, arg: &str) {
-        let Some(rest) = arg.trim().strip_prefix("http_cache://") else {
+    /// A `record` ended: FreeSWITCH closes the file. `http_cache://<url>` is PUT there
+    /// (mod_http_cache); a local path whose directory exists gets fake audio written to it,
+    /// so a server that reads recordings from disk finds one.
+    pub async fn record_file_closed(&mut self, arg: &str) {
+        let target = arg.split_whitespace().next().unwrap_or("").to_string();
+        if let Some(url) = target.strip_prefix("http_cache://") {
+            let status = put_audio(url, url).await;
+            self.note(format!("record to http_cache: PUT {url} -> {status:?}"));
+            let up = Upload {
+                url: url.to_string(),
+                file: target.clone(),
+                status,
+            };
+            self.shared.update(|t| t.uploads.push(up));
             return;
-        };
-        let url = rest.split_whitespace().next().unwrap_or("").to_string();
-        let status = put_fake_audio(&url, &url).await;
-        self.note(format!("record to http_cache: PUT {url} -> {status:?}"));
-        let up = Upload {
-            url: url.clone(),
-            file: url,
-            status,
-        };
-        self.shared.update(|t| t.uploads.push(up));
+        }
+        let path = std::path::Path::new(&target);
+        let dir_ok = path.is_absolute() && path.parent().is_some_and(|d| d.is_dir());
+        if !self.cfg.write_recordings || !dir_ok {
+            return;
+        }
+        let (bytes, _) = fake_audio(&target);
+        match tokio::fs::write(path, bytes).await {
+            Ok(()) => {
+                self.note(format!("recording written to {target}"));
+                self.shared.update(|t| t.recordings.push(target));
+            }
+            Err(e) => self.note(format!("could not write recording {target}: {e}")),
+        }
     }
 }

@@ -239,3 +239,64 @@ pub fn linger_frame(uuid: &str, channel_name: &str, linger_time: i64) -> Vec<u8>
     )
     .into_bytes()
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_header_form_and_body_form_commands() {
+        let raw = b"sendmsg\ncall-command: execute\nexecute-app-name: playback\n\
+                    content-type: text/plain\ncontent-length: 5\n\nhello";
+        assert_eq!(parse_command(&raw[..raw.len() - 1]).unwrap(), None);
+        let (cmd, used) = parse_command(raw).unwrap().unwrap();
+        assert_eq!(used, raw.len());
+        assert_eq!(cmd.verb(), "sendmsg");
+        assert_eq!(cmd.header("Execute-App-Name"), Some("playback"));
+        assert_eq!(cmd.body, b"hello");
+        let (api, _) = parse_command(b"api uuid_break abc all\n\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (api.verb().as_str(), api.rest()),
+            ("api", "uuid_break abc all")
+        );
+    }
+
+    #[test]
+    fn a_carriage_return_is_a_line_break_like_in_freeswitch() {
+        let raw = b"sendmsg\nexecute-app-arg: a\rcall-command: hangup\r\n\r\n";
+        let (cmd, used) = parse_command(raw).unwrap().unwrap();
+        assert_eq!(used, raw.len());
+        assert_eq!(cmd.header("execute-app-arg"), Some("a"));
+        assert_eq!(cmd.header("call-command"), Some("hangup"));
+    }
+
+    #[test]
+    fn refuses_bad_lengths() {
+        assert!(parse_command(b"x\ncontent-length: -1\n\n").is_err());
+        let huge = format!("x\ncontent-length: {}\n\n", MAX_BODY + 1);
+        assert!(parse_command(huge.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn encodes_like_switch_url_encode() {
+        assert_eq!(
+            url_encode("tone_stream://%(200,0,440)"),
+            "tone_stream%3A//%25(200,0,440)"
+        );
+        assert_eq!(url_encode("100%41 a:b é+c"), "100%41%20a%3Ab%20%C3%A9%2Bc");
+        assert_eq!(url_encode("+OK\n"), "%2BOK%0A");
+        assert_eq!(url_encode(""), "_undef_");
+        assert_eq!(url_decode("100%41%20a%3Ab%20%C3%A9%2Bc+"), "100A a:b é+c+");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let _ = parse_command(&bytes);
+            let _ = url_decode(&String::from_utf8_lossy(&bytes));
+        }
+    }
+}

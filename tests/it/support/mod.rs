@@ -3,11 +3,13 @@
 //! every request. Neither depends on the `pivot` crate. Start at fake_fs.rs and web.rs.
 #![allow(dead_code)]
 
+mod app_script;
 pub mod fake_fs;
 mod fs_api;
 mod fs_apps;
 mod fs_channel;
 mod fs_commands;
+mod fs_hangup;
 mod fs_session;
 pub mod fs_wire;
 pub mod transcript;
@@ -16,4 +18,8 @@ pub mod web;
 #[cfg(test)]
 mod selftest;
 #[cfg(test)]
+mod selftest_apps;
+#[cfg(test)]
 mod selftest_ctl;
+#[cfg(test)]
+mod selftest_web;

@@ -262,6 +262,16 @@ async fn event_name_filters_are_ored() {
         t.event_name_filters(),
         ["CHANNEL_EXECUTE_COMPLETE", "CHANNEL_HANGUP"]
     );
+    assert_eq!(
+        t.sent_events(),
+        [
+            "CHANNEL_PARK",
+            "CHANNEL_EXECUTE_COMPLETE",
+            "CHANNEL_HANGUP",
+            "CHANNEL_EXECUTE_COMPLETE"
+        ],
+        "filters keep CHANNEL_EXECUTE, UNPARK, STATE and HANGUP_COMPLETE away"
+    );
     assert_eq!(t.vars_set, [("x".to_string(), "${y}".to_string())]);
     assert_eq!(t.hangup_cause(), Some("DESTINATION_OUT_OF_ORDER"));
     assert!(t.apps[1].unknown && !t.apps[1].started);

@@ -152,6 +152,8 @@ pub struct Transcript {
     pub vars_set: Vec<(String, String)>,
     pub api: Vec<ApiCall>,
     pub uploads: Vec<Upload>,
+    /// Files the `record` app wrote (absolute paths whose directory exists).
+    pub recordings: Vec<String>,
     pub server_sent_exit: bool,
     /// The server closed its end (EOF) before the fake closed.
     pub server_closed: bool,
@@ -180,6 +182,16 @@ impl Transcript {
             .iter()
             .filter(|a| a.started)
             .map(|a| (a.name.as_str(), a.arg.as_str()))
+            .collect()
+    }
+
+    /// Event names the fake actually sent (after subscriptions and filters), in order.
+    pub fn sent_events(&self) -> Vec<&str> {
+        self.timeline
+            .iter()
+            .filter(|e| e.dir == Dir::Out)
+            .filter_map(|e| e.what.strip_prefix("event Event-Name="))
+            .map(|rest| rest.split(' ').next().unwrap_or(""))
             .collect()
     }
 
