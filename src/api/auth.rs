@@ -220,6 +220,7 @@ mod tests {
         let (clock, now) = manual_clock();
         let store = TokenStore::new(Duration::from_secs(10), clock);
         let first = store.issue("acc");
+        *now.lock().unwrap() += Duration::from_secs(1);
         for _ in 1..TOKENS_MAX + 5 {
             store.issue("acc");
         }

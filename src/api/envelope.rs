@@ -180,6 +180,8 @@ pub(crate) async fn layer(mut req: Request, next: Next) -> Response {
         .filter(|t| auth::looks_like_token(t))
         .map(str::to_owned);
     req.extensions_mut().insert(RequestId(request_id.clone()));
+    // Load balancers ask for /health every few seconds: keep those out of the info log.
+    let quiet = req.uri().path() == "/health";
     let span = tracing::info_span!(
         "api",
         request_id = %request_id,
@@ -189,7 +191,12 @@ pub(crate) async fn layer(mut req: Request, next: Next) -> Response {
     async move {
         let resp = next.run(req).await;
         let resp = finish(resp, &request_id, token);
-        tracing::info!(status = resp.status().as_u16(), "api request");
+        let status = resp.status().as_u16();
+        if quiet && status == 200 {
+            tracing::debug!(status, "api request");
+        } else {
+            tracing::info!(status, "api request");
+        }
         resp
     }
     .instrument(span)

@@ -9,11 +9,11 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
-    #[error("{path} is not a SQLite database; refusing to use it for the debug log (move it away or choose another [store] path)")]
+    #[error("{path} is not a SQLite database; refusing to use it for the debug log (move it away or choose another debug database path)")]
     NotSqlite { path: PathBuf },
-    #[error("{path} is a SQLite database of some other program (it has table `{table}` and no pivot schema); refusing to touch it (choose another [store] path)")]
+    #[error("{path} is a SQLite database of some other program (it has table `{table}` and no pivot schema); refusing to touch it (choose another debug database path)")]
     Foreign { path: PathBuf, table: String },
-    #[error("{path} has pivot debug schema version {found}, newer than this pivot knows ({supported}); refusing to use it (upgrade pivot or choose another [store] path)")]
+    #[error("{path} has pivot debug schema version {found}, newer than this pivot knows ({supported}); refusing to use it (upgrade pivot or choose another debug database path)")]
     TooNew {
         path: PathBuf,
         found: i64,

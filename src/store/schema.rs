@@ -297,6 +297,10 @@ mod tests {
         assert!(err.to_string().contains("other program"), "{err}");
         let conn = Connection::open(&path).unwrap();
         assert_eq!(user_tables(&conn).unwrap(), vec!["users".to_string()]);
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "delete", "refused before being switched to WAL");
     }
 
     #[test]
