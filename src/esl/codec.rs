@@ -161,6 +161,25 @@ Content-Type: text/disconnect-notice\nContent-Disposition: linger\nContent-Lengt
     }
 
     #[test]
+    fn a_big_frame_in_one_byte_reads_is_linear() {
+        // A rescan per read would be ~8e12 byte visits here and never finish.
+        let mut wire = b"Content-Type: log/data\nContent-Length: 4194304\n\n".to_vec();
+        wire.resize(wire.len() + (4 << 20), b'x');
+        let mut codec = EslCodec::default();
+        let mut buf = BytesMut::new();
+        let mut got = Vec::new();
+        for &b in &wire {
+            buf.extend_from_slice(&[b]);
+            got.extend(codec.decode(&mut buf).unwrap());
+        }
+        let [Message::Log(body)] = &got[..] else {
+            panic!("expected one log message")
+        };
+        assert_eq!(body.len(), 4 << 20);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
     fn eof_inside_a_frame_is_an_error() {
         let mut buf = BytesMut::from(&WIRE[..20]);
         let err = EslCodec::default().decode_eof(&mut buf).unwrap_err();
