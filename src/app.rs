@@ -108,7 +108,8 @@ impl App {
     /// Serves calls until `shutdown.stop_accepting` fires, then drains calls (up to `grace`),
     /// flushes the debug log and stops the API.
     pub async fn run(self, grace: Duration) -> std::io::Result<()> {
-        let result = server::run(self.esl_listener, self.engine.clone(), self.shutdown, grace).await;
+        let result =
+            server::run(self.esl_listener, self.engine.clone(), self.shutdown, grace).await;
         // Calls are over: whatever they logged is in the queue; flush it before exiting.
         drop(self.engine);
         let writer = self.writer;

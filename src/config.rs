@@ -242,7 +242,8 @@ impl Config {
                 c.esl.hangup_wait = Duration::from_millis(ms);
             }
             if let Some(ms) = e.reply_timeout_ms {
-                c.esl.reply_timeout = Duration::from_millis(v.positive("esl.reply_timeout_ms", ms as usize)? as u64);
+                c.esl.reply_timeout =
+                    Duration::from_millis(v.positive("esl.reply_timeout_ms", ms as usize)? as u64);
             }
         }
         if let Some(a) = raw.api {
@@ -250,7 +251,8 @@ impl Config {
                 c.api.listen = v.addr("api.listen", &l)?;
             }
             if let Some(s) = a.token_ttl_secs {
-                c.api.token_ttl = Duration::from_secs(v.positive("api.token_ttl_secs", s as usize)? as u64);
+                c.api.token_ttl =
+                    Duration::from_secs(v.positive("api.token_ttl_secs", s as usize)? as u64);
             }
         }
         if let Some(s) = raw.store {
@@ -351,7 +353,10 @@ impl Validator<'_> {
 
     fn path_text(&self, key: &str, s: &str) -> Result<(), ConfigError> {
         if s.is_empty() || s.chars().any(|c| c.is_control() || c == ' ' || c == '$') {
-            return Err(self.err(key, "must be non-empty, without spaces, `$` or control characters"));
+            return Err(self.err(
+                key,
+                "must be non-empty, without spaces, `$` or control characters",
+            ));
         }
         Ok(())
     }
@@ -393,7 +398,10 @@ mod tests {
             "#,
         )
         .unwrap();
-        assert_eq!(c.default_account.to_string(), "0123456789abcdef0123456789abcdef");
+        assert_eq!(
+            c.default_account.to_string(),
+            "0123456789abcdef0123456789abcdef"
+        );
         assert_eq!(c.callflows, Some(PathBuf::from("/etc/pivot/flows")));
         assert_eq!(c.store.path, PathBuf::from("/etc/pivot/debug.db"));
         assert_eq!(c.esl.listen.port(), 0);
@@ -402,26 +410,34 @@ mod tests {
 
     #[test]
     fn unknown_key_names_file_and_key() {
-        let e = parse("[esl]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n").unwrap_err().to_string();
+        let e = parse("[esl]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("pivot.toml:"), "{e}");
         assert!(e.contains("lisen"), "{e}");
     }
 
     #[test]
     fn bad_address_names_the_key() {
-        let e = parse("[esl]\nlisten = \"nowhere\"\n").unwrap_err().to_string();
+        let e = parse("[esl]\nlisten = \"nowhere\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("esl.listen") && e.contains("nowhere"), "{e}");
     }
 
     #[test]
     fn bad_account_id_names_the_key() {
-        let e = parse("default_account = \"xyz\"\n").unwrap_err().to_string();
+        let e = parse("default_account = \"xyz\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("default_account") && e.contains("32 hex"), "{e}");
     }
 
     #[test]
     fn tts_voice_cannot_carry_separators() {
-        let e = parse("[media]\ntts_voice = \"kal|x\"\n").unwrap_err().to_string();
+        let e = parse("[media]\ntts_voice = \"kal|x\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("media.tts_voice"), "{e}");
     }
 }

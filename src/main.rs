@@ -11,7 +11,11 @@ use pivot::app::{self, App};
 use pivot::config::Config;
 
 #[derive(Parser)]
-#[command(name = "pivot", version, about = "Pivot for FreeSWITCH: programmable voice from your web app")]
+#[command(
+    name = "pivot",
+    version,
+    about = "Pivot for FreeSWITCH: programmable voice from your web app"
+)]
 struct Cli {
     /// Log format: `text` for people, `json` for machines.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -51,7 +55,9 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         .find(|c: char| !c.is_ascii_digit())
         .map(|i| s.split_at(i))
         .unwrap_or((s, "s"));
-    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a duration like 30s or 500ms"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 30s or 500ms"))?;
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
         "s" => Ok(Duration::from_secs(n)),
@@ -63,7 +69,9 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -92,12 +100,14 @@ async fn serve(path: Option<PathBuf>, check_only: bool, grace: Duration) -> anyh
     if check_only {
         println!(
             "configuration OK: {} callflow document(s), {} account(s)",
-            router.len(),
+            router.docs().len(),
             config.accounts.len()
         );
         return Ok(());
     }
-    let app = App::start(config, router).await.context("cannot start pivot")?;
+    let app = App::start(config, router)
+        .await
+        .context("cannot start pivot")?;
     tracing::info!(esl = %app.esl_addr, api = %app.api_addr, "pivot is running");
     let shutdown = app.shutdown.clone();
     tokio::spawn(async move {

@@ -61,14 +61,27 @@ pub async fn run(
     tracker.close();
     let active = tracker.len();
     if active > 0 {
-        tracing::info!(active, grace_ms = grace.as_millis() as u64, "waiting for calls in flight");
+        tracing::info!(
+            active,
+            grace_ms = grace.as_millis() as u64,
+            "waiting for calls in flight"
+        );
     }
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-        tracing::warn!(active = tracker.len(), "shutdown deadline passed: hanging up the calls left");
+        tracing::warn!(
+            active = tracker.len(),
+            "shutdown deadline passed: hanging up the calls left"
+        );
         shutdown.hangup_calls.cancel();
         let after_kill = engine.config.esl.hangup_wait + Duration::from_secs(2);
-        if tokio::time::timeout(after_kill, tracker.wait()).await.is_err() {
-            tracing::warn!(active = tracker.len(), "calls did not end after hangup; closing");
+        if tokio::time::timeout(after_kill, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                active = tracker.len(),
+                "calls did not end after hangup; closing"
+            );
         }
     }
     Ok(())

@@ -91,12 +91,7 @@ where
 {
     engine.stats.calls_total.fetch_add(1, Ordering::Relaxed);
     engine.stats.calls_active.fetch_add(1, Ordering::Relaxed);
-    let mut session = Session::new(
-        io,
-        engine.esl_limits.clone(),
-        engine.config.esl.reply_timeout,
-        kill,
-    );
+    let mut session = Session::new(io, engine.esl_limits, engine.config.esl.reply_timeout, kill);
     if let Some(o) = observer {
         session.set_observer(o);
     }

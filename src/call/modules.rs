@@ -10,7 +10,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::callflow::{
-    CollectDtmf, HttpUrl, Play, PlayId, PivotRequest, RecordCaller, ReqFormat, Say, Tts,
+    CollectDtmf, HttpUrl, PivotRequest, Play, PlayId, RecordCaller, ReqFormat, Say, Tts,
     UploadMethod,
 };
 use crate::esl::Command;
@@ -24,7 +24,11 @@ use super::session::{AppOutcome, SessionError};
 
 impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     /// Runs one application; the flow goes on to `_` unless the channel is gone.
-    pub(super) async fn app(&mut self, app: &str, arg: Option<String>) -> Result<Step, SessionError> {
+    pub(super) async fn app(
+        &mut self,
+        app: &str,
+        arg: Option<String>,
+    ) -> Result<Step, SessionError> {
         match self.session.execute(app, arg, None).await? {
             AppOutcome::Done(_) => Ok(Step::Child(None)),
             AppOutcome::HungUp => Ok(Step::Over),
@@ -96,8 +100,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             return Ok(Step::Over);
         }
         let media = &self.engine.config.media;
-        let engine = tts.engine.map_or_else(|| media.tts_engine.clone(), |e| e.to_string());
-        let voice = tts.voice.map_or_else(|| media.tts_voice.clone(), |v| v.to_string());
+        let engine = tts
+            .engine
+            .map_or_else(|| media.tts_engine.clone(), |e| e.to_string());
+        let voice = tts
+            .voice
+            .map_or_else(|| media.tts_voice.clone(), |v| v.to_string());
         // speak splits on `|` into at most three parts, so the text keeps its own pipes.
         let arg = format!("{engine}|{voice}|{}", tts.text);
         self.app("speak", Some(arg)).await
@@ -120,7 +128,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             return self.app("endless_playback", Some(source)).await;
         }
         let loops = (play.loop_count > 1).then_some(play.loop_count);
-        match self.session.execute("playback", Some(source), loops).await? {
+        match self
+            .session
+            .execute("playback", Some(source), loops)
+            .await?
+        {
             AppOutcome::Done(_) => Ok(Step::Child(None)),
             AppOutcome::HungUp => Ok(Step::Over),
         }
@@ -178,11 +190,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             return Ok(Step::Over);
         }
         tracing::debug!(digits = %digits, collection = %c.collection_name, "digits collected");
-        self.session.note(&format!("collected: {}={digits}", c.collection_name));
+        self.session
+            .note(&format!("collected: {}={digits}", c.collection_name));
         if digits.is_empty() {
             return Ok(Step::Child(None));
         }
-        self.digits.insert(c.collection_name.to_string(), digits.clone());
+        self.digits
+            .insert(c.collection_name.to_string(), digits.clone());
         Ok(Step::Child(Some(digits)))
     }
 
@@ -215,7 +229,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         };
         self.digits.clear();
         let spec = build_request(&req, &params);
-        self.session.note(&format!("request: {:?} {}", spec.method, spec.url));
+        self.session
+            .note(&format!("request: {:?} {}", spec.method, spec.url));
         if req.debug {
             self.debug_request(&spec);
         }
@@ -234,12 +249,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         };
         match result {
             Ok(resp) => {
-                self.session.note(&format!("response: {} ({} bytes)", resp.status, resp.body.len()));
+                self.session.note(&format!(
+                    "response: {} ({} bytes)",
+                    resp.status,
+                    resp.body.len()
+                ));
                 if req.debug {
                     self.debug_response(&resp);
                 }
                 match translate(&resp, &engine.flow_limits) {
-                    Ok(flow) => Ok(Step::Flow(flow)),
+                    Ok(flow) => Ok(Step::Flow(Box::new(flow))),
                     Err(e) => self.failback(&req, e.kind(), &e.to_string()).await,
                 }
             }
@@ -253,7 +272,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     }
 
     /// Logs the failure, records it, tells the channel (`pivot_failure`) and takes `_`.
-    async fn failback(&mut self, req: &PivotRequest, kind: &str, message: &str) -> Result<Step, SessionError> {
+    async fn failback(
+        &mut self,
+        req: &PivotRequest,
+        kind: &str,
+        message: &str,
+    ) -> Result<Step, SessionError> {
         self.engine.stats.failbacks.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(kind, error = %message, url = %req.voice_url, "web app request failed: taking the failback");
         self.session.note(&format!("failback: {kind}: {message}"));
@@ -264,7 +288,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
                 message: message.into(),
             });
         }
-        self.setvar("pivot_failure", &format!("{kind}: {message}")).await?;
+        self.setvar("pivot_failure", &format!("{kind}: {message}"))
+            .await?;
         Ok(Step::Failback)
     }
 
@@ -318,7 +343,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         } else {
             tracing::warn!(url = %up.url, file = %up.file, result = %result, "recording upload failed");
         }
-        self.session.note(&format!("upload: {} -> {result}", up.url));
+        self.session
+            .note(&format!("upload: {} -> {result}", up.url));
         self.summary.uploads.push(format!("{} -> {result}", up.url));
     }
 
@@ -327,11 +353,21 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             Ok(b) => Bytes::from(b),
             Err(e) => return format!("-ERR cannot read {}: {e}", up.file),
         };
-        let ct = if up.file.ends_with(".wav") { "audio/wav" } else { "audio/mpeg" };
+        let ct = if up.file.ends_with(".wav") {
+            "audio/wav"
+        } else {
+            "audio/mpeg"
+        };
         let sent = self
             .engine
             .http
-            .send_simple(reqwest::Method::POST, up.url.as_url().clone(), ct, body, Duration::from_secs(60))
+            .send_simple(
+                reqwest::Method::POST,
+                up.url.as_url().clone(),
+                ct,
+                body,
+                Duration::from_secs(60),
+            )
             .await;
         match sent {
             Ok(s) if (200..300).contains(&s) => format!("+OK {s}"),

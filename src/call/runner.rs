@@ -35,7 +35,7 @@ pub(super) enum Step {
     /// The child with this key if there is one, else `_`.
     Child(Option<String>),
     /// A new flow replaces the children (a pivot answer).
-    Flow(Node),
+    Flow(Box<Node>),
     /// The pivot node's `_` child (its failback), else the end.
     Failback,
     /// Hang up with this cause.
@@ -92,10 +92,10 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
         let destination = self.channel.destination_number().unwrap_or("").to_string();
         let channel = &self.channel;
         let vars = |name: &str| channel.variable(name).map(str::to_string);
-        let routed = self
-            .engine
-            .router
-            .route(&destination, &vars, &self.engine.config.default_account);
+        let routed =
+            self.engine
+                .router
+                .route(&destination, &vars, &self.engine.config.default_account);
         let cause = match routed {
             Ok(route) => {
                 self.account = route.account_id;
@@ -131,7 +131,7 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
                 Step::Child(key) => key
                     .and_then(|k| children.remove(&k))
                     .or_else(|| children.remove(DEFAULT_CHILD)),
-                Step::Flow(flow) => Some(flow),
+                Step::Flow(flow) => Some(*flow),
                 Step::Failback => children.remove(DEFAULT_CHILD),
                 Step::Hangup(cause) => return Ok(cause),
                 Step::Over => None,

@@ -24,7 +24,10 @@ pub enum SessionError {
     #[error("no reply to `{command}` within {ms} ms")]
     ReplyTimeout { command: &'static str, ms: u128 },
     #[error("FreeSWITCH refused `{command}`: {reply}")]
-    Refused { command: &'static str, reply: String },
+    Refused {
+        command: &'static str,
+        reply: String,
+    },
     #[error("the first frame was not a connect reply")]
     NoChannelData,
 }
@@ -91,25 +94,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
     /// `connect`, then the channel data from the connect reply.
     pub async fn connect(&mut self) -> Result<ChannelData, SessionError> {
         self.send(Command::Connect).await?;
-        let deadline = tokio::time::sleep(self.reply_timeout);
-        tokio::pin!(deadline);
-        loop {
-            let msg = tokio::select! {
-                m = self.io.next() => m,
-                _ = &mut deadline => return Err(SessionError::ReplyTimeout { command: "connect", ms: self.reply_timeout.as_millis() }),
-            };
-            match msg {
-                Some(Ok(Message::ConnectReply(data))) => return Ok(data),
-                Some(Ok(Message::Reply(r))) if !r.is_ok() => {
-                    return Err(SessionError::Refused {
-                        command: "connect",
-                        reply: r.text,
-                    })
-                }
-                Some(Ok(_)) => return Err(SessionError::NoChannelData),
-                Some(Err(e)) => return Err(e.into()),
-                None => return Err(SessionError::Closed),
-            }
+        let first = tokio::time::timeout(self.reply_timeout, self.io.next()).await;
+        match first {
+            Err(_) => Err(SessionError::ReplyTimeout {
+                command: "connect",
+                ms: self.reply_timeout.as_millis(),
+            }),
+            Ok(Some(Ok(Message::ConnectReply(data)))) => Ok(data),
+            Ok(Some(Ok(Message::Reply(r)))) if !r.is_ok() => Err(SessionError::Refused {
+                command: "connect",
+                reply: r.text,
+            }),
+            Ok(Some(Ok(_))) => Err(SessionError::NoChannelData),
+            Ok(Some(Err(e))) => Err(e.into()),
+            Ok(None) => Err(SessionError::Closed),
         }
     }
 
@@ -280,7 +278,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
 
     /// Runs `work` while still reading the socket, so a hangup is seen at once. Returns None
     /// (and drops `work`) when the channel is over first.
-    pub async fn listen_while<F: Future>(&mut self, work: F) -> Result<Option<F::Output>, SessionError> {
+    pub async fn listen_while<F: Future>(
+        &mut self,
+        work: F,
+    ) -> Result<Option<F::Output>, SessionError> {
         tokio::pin!(work);
         loop {
             if self.state.is_over() {

@@ -55,7 +55,10 @@ pub enum FetchError {
         response: Box<Response>,
     },
     #[error("{url} answered with an empty body")]
-    EmptyBody { url: String, response: Box<Response> },
+    EmptyBody {
+        url: String,
+        response: Box<Response>,
+    },
     #[error("the answer from {url} is larger than the limit of {limit} bytes")]
     TooLarge { url: String, limit: usize },
     #[error("too many redirects from {url}")]
@@ -197,7 +200,10 @@ impl HttpClient {
         let mut resp = req.send().await.map_err(|e| classify(&url, &e))?;
         let status = resp.status().as_u16();
         let headers = lower_headers(resp.headers());
-        if resp.content_length().is_some_and(|n| n > self.max_body as u64) {
+        if resp
+            .content_length()
+            .is_some_and(|n| n > self.max_body as u64)
+        {
             return Err(FetchError::TooLarge {
                 url,
                 limit: self.max_body,
@@ -266,7 +272,8 @@ fn classify(url: &str, e: &reqwest::Error) -> FetchError {
             url,
             message: chain,
         }
-    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
+    {
         FetchError::Tls {
             url,
             message: chain,

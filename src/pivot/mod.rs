@@ -15,7 +15,9 @@ pub enum TranslateError {
     Flow(#[from] crate::callflow::FlowError),
     #[error("TwiML answers are not supported yet (content-type {0})")]
     TwimlUnsupported(String),
-    #[error("cannot tell the answer's format: content-type {content_type:?}, first byte {first:?}")]
+    #[error(
+        "cannot tell the answer's format: content-type {content_type:?}, first byte {first:?}"
+    )]
     UnknownFormat {
         content_type: Option<String>,
         first: Option<char>,
@@ -87,15 +89,27 @@ mod tests {
 
     #[test]
     fn content_type_wins_over_the_first_byte() {
-        assert_eq!(detect_format(Some("application/json; charset=utf-8"), b"<x/>"), Some(Format::Json));
-        assert_eq!(detect_format(Some("application/vnd.piston+json"), b""), Some(Format::Json));
+        assert_eq!(
+            detect_format(Some("application/json; charset=utf-8"), b"<x/>"),
+            Some(Format::Json)
+        );
+        assert_eq!(
+            detect_format(Some("application/vnd.piston+json"), b""),
+            Some(Format::Json)
+        );
         assert_eq!(detect_format(Some("text/xml"), b"{}"), Some(Format::Xml));
-        assert_eq!(detect_format(Some("Application/XML"), b"{}"), Some(Format::Xml));
+        assert_eq!(
+            detect_format(Some("Application/XML"), b"{}"),
+            Some(Format::Xml)
+        );
     }
 
     #[test]
     fn first_non_blank_byte_decides_otherwise() {
-        assert_eq!(detect_format(Some("text/plain"), b"  \n{\"module\":1}"), Some(Format::Json));
+        assert_eq!(
+            detect_format(Some("text/plain"), b"  \n{\"module\":1}"),
+            Some(Format::Json)
+        );
         assert_eq!(detect_format(None, b"\t<Response/>"), Some(Format::Xml));
         assert_eq!(detect_format(None, b"hello"), None);
         assert_eq!(detect_format(None, b"   "), None);

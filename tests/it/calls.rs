@@ -87,7 +87,10 @@ async fn seed_voicemail_example_end_to_end() {
     let apps = t.app_calls();
     let names: Vec<&str> = apps.iter().map(|(n, _)| *n).collect();
     assert_eq!(names, ["speak", "playback", "record"], "{t}");
-    assert_eq!(apps[0].1, "flite|slt|Please leave a message after the beep.");
+    assert_eq!(
+        apps[0].1,
+        "flite|slt|Please leave a message after the beep."
+    );
     let file = format!("/tmp/{}.mp3", t.uuid);
     assert_eq!(apps[2].1, format!("{file} 360 200 5"));
 
@@ -115,7 +118,12 @@ async fn handshake_asks_only_for_the_events_it_needs_and_disables_expansion() {
     filters.sort();
     assert_eq!(
         filters,
-        ["CHANNEL_EXECUTE_COMPLETE", "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE", "DTMF"]
+        [
+            "CHANNEL_EXECUTE_COMPLETE",
+            "CHANNEL_HANGUP",
+            "CHANNEL_HANGUP_COMPLETE",
+            "DTMF"
+        ]
     );
     assert!(t
         .vars_set
@@ -145,7 +153,10 @@ async fn post_form_and_post_json_bodies() {
     let rf = &web.requests_to("/form")[0];
     assert_eq!(rf.method, "POST");
     assert_eq!(rf.query, "x=1", "POST leaves the URL as it is");
-    assert!(rf.header("content-type").unwrap().starts_with("application/x-www-form-urlencoded"));
+    assert!(rf
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/x-www-form-urlencoded"));
     let form: Vec<(String, String)> = rf.form();
     assert!(form.contains(&("Call-ID".into(), tf.uuid.clone())));
     assert!(form.contains(&("ApiVersion".into(), "2013-05-01".into())));
@@ -176,16 +187,37 @@ fn pivot_flow(target: &str, failback: bool, timeout_ms: u64) -> String {
 #[tokio::test]
 async fn every_failure_takes_the_failback_or_hangs_up() {
     let web = WebApp::start().await;
-    let big = format!("{{\"module\":\"say\",\"data\":{{\"text\":\"{}\"}}}}", "a".repeat(2 * 1024 * 1024));
+    let big = format!(
+        "{{\"module\":\"say\",\"data\":{{\"text\":\"{}\"}}}}",
+        "a".repeat(2 * 1024 * 1024)
+    );
     let cases: Vec<(&str, Option<Reply>, &str)> = vec![
         ("status", Some(Reply::status(500)), "http_status"),
         ("empty", Some(Reply::json("")), "empty_body"),
         ("big", Some(Reply::json(&big)), "too_large"),
-        ("malformed", Some(Reply::json("{\"module\": ")), "invalid_flow"),
-        ("unknown", Some(Reply::json("{\"module\":\"dance\"}")), "invalid_flow"),
-        ("wrongtype", Some(Reply::json("{\"module\":\"sleep\",\"data\":{\"duration\":\"long\"}}")), "invalid_flow"),
+        (
+            "malformed",
+            Some(Reply::json("{\"module\": ")),
+            "invalid_flow",
+        ),
+        (
+            "unknown",
+            Some(Reply::json("{\"module\":\"dance\"}")),
+            "invalid_flow",
+        ),
+        (
+            "wrongtype",
+            Some(Reply::json(
+                "{\"module\":\"sleep\",\"data\":{\"duration\":\"long\"}}",
+            )),
+            "invalid_flow",
+        ),
         ("slow", Some(Reply::slow(Duration::from_secs(5))), "timeout"),
-        ("notxml", Some(Reply::new(200, "text/plain", "hello")), "unknown_format"),
+        (
+            "notxml",
+            Some(Reply::new(200, "text/plain", "hello")),
+            "unknown_format",
+        ),
     ];
     let refused = WebApp::refused_url("/nobody");
     let pivot = Pivot::start().await;
@@ -196,7 +228,14 @@ async fn every_failure_takes_the_failback_or_hangs_up() {
         }
         for failback in [true, false] {
             let entry = format!("/entry-{name}-{failback}");
-            web.script(&entry, [Reply::json(&pivot_flow(&web.url(&format!("/{name}")), failback, 300))]);
+            web.script(
+                &entry,
+                [Reply::json(&pivot_flow(
+                    &web.url(&format!("/{name}")),
+                    failback,
+                    300,
+                ))],
+            );
             calls.push((kind.to_string(), failback, call_to(&web.url(&entry))));
         }
     }
@@ -220,7 +259,10 @@ async fn every_failure_takes_the_failback_or_hangs_up() {
             .find(|(k, _)| k == "pivot_failure")
             .map(|(_, v)| v.clone())
             .unwrap_or_else(|| panic!("{kind}: pivot_failure not set\n{t}"));
-        assert!(failure.starts_with(&format!("{kind}:")), "{kind}: {failure}");
+        assert!(
+            failure.starts_with(&format!("{kind}:")),
+            "{kind}: {failure}"
+        );
         if failback {
             assert_eq!(speak_args(&t), ["flite|slt|sorry"], "{kind}\n{t}");
         } else {
@@ -243,7 +285,11 @@ async fn caller_hangs_up_during_playback_and_nothing_follows() {
     web.script("/voice", [Reply::json(&flow.to_string())]);
     let pivot = Pivot::start().await;
     let call = call_to(&web.url("/voice"))
-        .app("playback", AppScript::new(Duration::from_secs(30), "FILE PLAYED").killed_response("PLAYBACK ERROR"))
+        .app(
+            "playback",
+            AppScript::new(Duration::from_secs(30), "FILE PLAYED")
+                .killed_response("PLAYBACK ERROR"),
+        )
         .hangup_when_app_starts("playback");
     let t = run(&pivot, call).await;
     t.assert_no_protocol_errors();
@@ -295,7 +341,10 @@ async fn collected_digits_go_into_the_next_request() {
     assert_eq!(next.len(), 1, "{t}");
     assert_eq!(next[0].param("Digits[menu]").as_deref(), Some("42"));
     assert!(web.requests_to("/voice")[0].param("Digits[menu]").is_none());
-    assert_eq!(speak_args(&t).last().map(String::as_str), Some("flite|slt|thanks"));
+    assert_eq!(
+        speak_args(&t).last().map(String::as_str),
+        Some("flite|slt|thanks")
+    );
     pivot.stop().await;
 }
 
@@ -333,9 +382,17 @@ async fn hostile_text_is_spoken_and_nothing_else_happens() {
     let pivot = Pivot::start().await;
     let t = run(&pivot, call_to(&web.url("/voice"))).await;
     t.assert_no_protocol_errors();
-    assert_eq!(speak_args(&t), [format!("flite|slt|{evil}"), "flite|slt|after".to_string()], "{t}");
+    assert_eq!(
+        speak_args(&t),
+        [format!("flite|slt|{evil}"), "flite|slt|after".to_string()],
+        "{t}"
+    );
     // One frame per command: the text travelled as a length-delimited body.
-    assert_eq!(t.frames.iter().filter(|f| f.line() == "sendmsg").count(), t.apps.len() + 1, "{t}");
+    assert_eq!(
+        t.frames.iter().filter(|f| f.line() == "sendmsg").count(),
+        t.apps.len() + 1,
+        "{t}"
+    );
     assert!(t.api.iter().all(|a| !a.command.contains("system")), "{t}");
     assert_eq!(t.hangup_cause(), Some("NORMAL_CLEARING"));
 
@@ -360,10 +417,19 @@ async fn pivot_chains_are_capped() {
     let web = WebApp::start().await;
     let again = pivot_flow(&web.url("/loop"), false, 1000);
     web.script("/loop", [Reply::json(&again)]);
-    let pivot = Pivot::start_with(|c| c.http.max_requests_per_call = 5, pivot::route::Router::empty()).await;
+    let pivot = Pivot::start_with(
+        |c| c.http.max_requests_per_call = 5,
+        pivot::route::Router::empty(),
+    )
+    .await;
     let t = run(&pivot, call_to(&web.url("/loop"))).await;
     assert_eq!(web.requests_to("/loop").len(), 5);
-    assert!(t.vars_set.iter().any(|(k, v)| k == "pivot_failure" && v.starts_with("request_limit")), "{t}");
+    assert!(
+        t.vars_set
+            .iter()
+            .any(|(k, v)| k == "pivot_failure" && v.starts_with("request_limit")),
+        "{t}"
+    );
     assert_eq!(t.hangup_cause(), Some("NORMAL_CLEARING"));
     pivot.stop().await;
 }
