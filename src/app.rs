@@ -120,10 +120,21 @@ impl App {
     }
 }
 
+/// Binds with a deep accept queue: FreeSWITCH opens every call's socket at once under load,
+/// and waits for pivot to speak first, so a connection the kernel dropped from a full queue
+/// would hang until FreeSWITCH gives up on it.
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Listen { addr, source })
+    let listen = || -> std::io::Result<TcpListener> {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(4096)
+    };
+    listen().map_err(|source| StartError::Listen { addr, source })
 }
 
 fn local(listener: &TcpListener, fallback: SocketAddr) -> SocketAddr {
