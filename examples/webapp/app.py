@@ -98,7 +98,14 @@ class Handler(BaseHTTPRequestHandler):
     # -- routing --------------------------------------------------------------------
 
     def do_GET(self):
-        self._route({"/voice": self._voice, "/twiml": self._twiml, "/recordings": self._list, "/recordings/": self._list})
+        self._route(
+            {
+                "/voice": self._voice,
+                "/twiml": self._twiml,
+                "/recordings": self._list,
+                "/recordings/": self._list,
+            }
+        )
 
     def do_POST(self):
         self._route({"/voice": self._voice, "/twiml": self._twiml}, uploads=True)
@@ -111,13 +118,16 @@ class Handler(BaseHTTPRequestHandler):
         query = parse_qs(parts.query, keep_blank_values=True)
         try:
             if uploads and parts.path.startswith("/recordings/"):
-                self._store_recording(parts.path[len("/recordings/"):], query)
+                self._store_recording(parts.path[len("/recordings/") :], query)
             elif parts.path in routes:
                 routes[parts.path](query)
             else:
                 self._log_request(query, "(not read)")
                 self._drop_body()
-                self._send_json(HTTPStatus.NOT_FOUND, {"error": "no route for %s %s" % (self.command, parts.path)})
+                self._send_json(
+                    HTTPStatus.NOT_FOUND,
+                    {"error": "no route for %s %s" % (self.command, parts.path)},
+                )
         except BodyError as err:
             LOG.warning("%s %s refused: %s", self.command, parts.path, err)
             if err.body_started:
@@ -129,7 +139,9 @@ class Handler(BaseHTTPRequestHandler):
     def handle_expect_100(self):
         """Refuse a bad upload name before the client sends the whole file."""
         path = urlsplit(self.path).path
-        if path.startswith("/recordings/") and not RECORDING_NAME.match(path[len("/recordings/"):]):
+        if path.startswith("/recordings/") and not RECORDING_NAME.match(
+            path[len("/recordings/") :]
+        ):
             self.close_connection = True
             self._send_json(HTTPStatus.BAD_REQUEST, {"error": "bad recording name"})
             return False
@@ -220,7 +232,9 @@ class Handler(BaseHTTPRequestHandler):
                 return total
             total += size
             if total > limit:
-                raise BodyError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body over %d bytes" % limit, True)
+                raise BodyError(
+                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body over %d bytes" % limit, True
+                )
             self._copy(size, sink)
             if self.rfile.readline(3) not in (b"\r\n", b"\n"):
                 raise BodyError(HTTPStatus.BAD_REQUEST, "bad chunk end", True)
@@ -286,16 +300,24 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description="Sample web app for the pivot lab.")
     parser.add_argument("--bind", default=env.get("BIND", "0.0.0.0"))
     parser.add_argument("--port", type=int, default=int(env.get("PORT", "5000")))
-    parser.add_argument("--recordings-url", default=env.get("RECORDINGS_URL", "http://webapp:5000/recordings"))
+    parser.add_argument(
+        "--recordings-url", default=env.get("RECORDINGS_URL", "http://webapp:5000/recordings")
+    )
     parser.add_argument("--recordings-dir", default=env.get("RECORDINGS_DIR", "recordings"))
-    parser.add_argument("--max-upload-bytes", type=int, default=int(env.get("MAX_UPLOAD_BYTES", str(64 << 20))))
+    parser.add_argument(
+        "--max-upload-bytes", type=int, default=int(env.get("MAX_UPLOAD_BYTES", str(64 << 20)))
+    )
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(levelname)s %(message)s")
-    server = make_server(args.bind, args.port, args.recordings_url, args.recordings_dir, args.max_upload_bytes)
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    server = make_server(
+        args.bind, args.port, args.recordings_url, args.recordings_dir, args.max_upload_bytes
+    )
     LOG.info(
         "listening on %s:%d, recordings go to %s (flow uploads to %s)",
         args.bind,

@@ -25,7 +25,9 @@ class WebAppTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
         self.rec_dir = os.path.join(self.tmp.name, "recordings")
-        self.server = app.make_server("127.0.0.1", 0, RECORDINGS_URL, self.rec_dir, max_upload_bytes=4096)
+        self.server = app.make_server(
+            "127.0.0.1", 0, RECORDINGS_URL, self.rec_dir, max_upload_bytes=4096
+        )
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
@@ -85,7 +87,9 @@ class WebAppTest(unittest.TestCase):
     def test_voice_post_logs_method_path_query_and_form(self):
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         with self.assertLogs("webapp", level="INFO") as logs:
-            status, _, _ = self.request("POST", "/voice?x=1", "Call-ID=abc&Digits%5Bdefault%5D=42", headers)
+            status, _, _ = self.request(
+                "POST", "/voice?x=1", "Call-ID=abc&Digits%5Bdefault%5D=42", headers
+            )
         self.assertEqual(status, 200)
         line = "\n".join(logs.output)
         self.assertIn("POST /voice", line)
@@ -94,12 +98,16 @@ class WebAppTest(unittest.TestCase):
 
     def test_voice_post_json_body_is_logged_as_json(self):
         with self.assertLogs("webapp", level="INFO") as logs:
-            status, _, _ = self.request("POST", "/voice", b'{"Call-ID": "abc"}', {"Content-Type": "application/json"})
+            status, _, _ = self.request(
+                "POST", "/voice", b'{"Call-ID": "abc"}', {"Content-Type": "application/json"}
+            )
         self.assertEqual(status, 200)
         self.assertIn('json {"Call-ID": "abc"}', "\n".join(logs.output))
 
     def test_oversized_form_is_refused_without_reading_it(self):
-        head = b"POST /voice HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (app.MAX_FORM_BYTES + 1)
+        head = b"POST /voice HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (
+            app.MAX_FORM_BYTES + 1
+        )
         self.assertTrue(self.raw_exchange(head).startswith(b"HTTP/1.1 413"))
 
     def test_twiml_is_a_response_with_say(self):
