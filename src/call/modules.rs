@@ -30,7 +30,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         arg: Option<String>,
     ) -> Result<Step, SessionError> {
         match self.session.execute(app, arg, None).await? {
-            AppOutcome::Done(_) => Ok(Step::Child(None)),
+            AppOutcome::Done(_) | AppOutcome::Skipped => Ok(Step::Child(None)),
             AppOutcome::HungUp => Ok(Step::Over),
         }
     }
@@ -133,7 +133,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             .execute("playback", Some(source), loops)
             .await?
         {
-            AppOutcome::Done(_) => Ok(Step::Child(None)),
+            AppOutcome::Done(_) | AppOutcome::Skipped => Ok(Step::Child(None)),
             AppOutcome::HungUp => Ok(Step::Over),
         }
     }
@@ -160,7 +160,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             post: rec.method == UploadMethod::Post,
         };
         match outcome {
-            AppOutcome::Done(_) => {
+            AppOutcome::Done(_) | AppOutcome::Skipped => {
                 self.upload(upload).await;
                 Ok(Step::Child(None))
             }

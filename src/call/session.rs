@@ -39,6 +39,8 @@ pub enum AppOutcome {
     Done(Box<Event>),
     /// The channel hung up first (or already had): the flow must stop.
     HungUp,
+    /// Not run: a key had already been pressed (barge-in before the prompt).
+    Skipped,
 }
 
 /// The channel as the events describe it.
@@ -67,6 +69,8 @@ pub struct Session<T> {
     reply_timeout: Duration,
     kill: CancellationToken,
     observer: Option<Observer>,
+    /// The app being waited for: its Event-UUID, and its completion once seen.
+    running: Option<(String, Option<Box<Event>>)>,
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
@@ -78,6 +82,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             reply_timeout,
             kill,
             observer: None,
+            running: None,
         }
     }
 
@@ -191,7 +196,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
     /// Applies what an unsolicited message says to the channel state.
     fn observe(&mut self, msg: Message) {
         match msg {
-            Message::Event(ev) => self.observe_event(&ev),
+            Message::Event(ev) => self.observe_event(ev),
             Message::Disconnect { .. } => {
                 // A linger notice means the channel hung up; the stream goes on.
                 if self.state.hangup_cause.is_none() {
@@ -203,7 +208,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         }
     }
 
-    fn observe_event(&mut self, ev: &Event) {
+    fn observe_event(&mut self, ev: Event) {
         match ev.name() {
             Some("CHANNEL_HANGUP") => {
                 let cause = ev.hangup_cause().unwrap_or("UNKNOWN").to_string();
@@ -215,6 +220,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 self.note(&format!("event: CHANNEL_HANGUP_COMPLETE {cause}"));
                 self.state.hangup_cause.get_or_insert(cause);
                 self.state.hangup_complete = true;
+            }
+            Some("CHANNEL_EXECUTE_COMPLETE") => {
+                let ours = matches!(&self.running, Some((id, _)) if ev.application_uuid() == Some(id.as_str()));
+                if ours {
+                    let what = format!(
+                        "event: CHANNEL_EXECUTE_COMPLETE {} {}",
+                        ev.application().unwrap_or(""),
+                        ev.application_response().unwrap_or("")
+                    );
+                    self.note(&what);
+                    if let Some((_, done)) = self.running.as_mut() {
+                        *done = Some(Box::new(ev));
+                    }
+                }
             }
             Some("DTMF") => {
                 if let Some(d) = ev.dtmf_digit().and_then(|d| d.chars().next()) {
@@ -237,6 +256,33 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         arg: Option<String>,
         loops: Option<u32>,
     ) -> Result<AppOutcome, SessionError> {
+        self.run_app(app, arg, loops, None).await
+    }
+
+    /// Like [`Session::execute`], but the first DTMF key pressed while the application runs
+    /// stops it (`api uuid_break`, as a TwiML `<Gather>` prompt or a barge-in needs). The key
+    /// stays in the DTMF buffer for the collection that follows. Keys pressed before it
+    /// started skip it entirely.
+    pub async fn execute_until_dtmf(
+        &mut self,
+        app: &str,
+        arg: Option<String>,
+        loops: Option<u32>,
+        call_id: &str,
+    ) -> Result<AppOutcome, SessionError> {
+        if !self.dtmf.is_empty() && !self.state.is_over() {
+            return Ok(AppOutcome::Skipped);
+        }
+        self.run_app(app, arg, loops, Some(call_id)).await
+    }
+
+    async fn run_app(
+        &mut self,
+        app: &str,
+        arg: Option<String>,
+        loops: Option<u32>,
+        break_on_dtmf: Option<&str>,
+    ) -> Result<AppOutcome, SessionError> {
         if self.state.is_over() {
             return Ok(AppOutcome::HungUp);
         }
@@ -256,22 +302,33 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 reply,
             });
         }
+        self.running = Some((id, None));
+        let outcome = self.wait_app(break_on_dtmf).await;
+        self.running = None;
+        outcome
+    }
+
+    /// Waits for the running app's CHANNEL_EXECUTE_COMPLETE (kept by `observe_event`, so it
+    /// is not lost while another reply is awaited) or the hangup.
+    async fn wait_app(
+        &mut self,
+        mut break_on_dtmf: Option<&str>,
+    ) -> Result<AppOutcome, SessionError> {
         loop {
+            if let Some(ev) = self.running.as_mut().and_then(|(_, done)| done.take()) {
+                return Ok(AppOutcome::Done(ev));
+            }
             if self.state.is_over() {
                 return Ok(AppOutcome::HungUp);
             }
-            match self.recv().await? {
-                Message::Event(ev)
-                    if ev.name() == Some("CHANNEL_EXECUTE_COMPLETE")
-                        && ev.application_uuid() == Some(id.as_str()) =>
-                {
-                    self.note(&format!(
-                        "event: CHANNEL_EXECUTE_COMPLETE {app} {}",
-                        ev.application_response().unwrap_or("")
-                    ));
-                    return Ok(AppOutcome::Done(Box::new(ev)));
-                }
-                other => self.observe(other),
+            let msg = self.recv().await?;
+            self.observe(msg);
+            if let (Some(call_id), false) = (break_on_dtmf, self.dtmf.is_empty()) {
+                // Once: the app's EXECUTE_COMPLETE follows the break.
+                break_on_dtmf = None;
+                self.note("uuid_break: a key was pressed");
+                self.command(Command::Api(format!("uuid_break {call_id}")))
+                    .await?;
             }
         }
     }
