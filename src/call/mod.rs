@@ -40,6 +40,80 @@ pub struct Stats {
     pub failbacks: AtomicU64,
     pub protocol_errors: AtomicU64,
     pub requests: AtomicU64,
+    /// Failbacks by failure kind (`timeout`, `http_status`, ...).
+    pub failbacks_by_cause: Labelled,
+    /// Ended calls by hangup cause (`NORMAL_CLEARING`, `UNALLOCATED_NUMBER`, ...).
+    pub outcomes: Labelled,
+    pub request_latency: Histogram,
+}
+
+/// Counters keyed by a label value. The label sets are small and closed (failure kinds,
+/// hangup causes), so a mutex-guarded map is cheap enough.
+#[derive(Debug, Default)]
+pub struct Labelled(std::sync::Mutex<std::collections::BTreeMap<String, u64>>);
+
+impl Labelled {
+    pub fn inc(&self, label: &str) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        // Bounded: a peer cannot grow the map without limit through odd hangup causes.
+        if map.len() < 256 || map.contains_key(label) {
+            *map.entry(label.to_string()).or_default() += 1;
+        }
+    }
+
+    pub fn snapshot(&self) -> Vec<(String, u64)> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+}
+
+/// A fixed-bucket latency histogram (seconds), Prometheus style.
+#[derive(Debug)]
+pub struct Histogram {
+    pub bounds: &'static [f64],
+    counts: Vec<AtomicU64>,
+    sum_micros: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        const BOUNDS: &[f64] = &[
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ];
+        Histogram {
+            bounds: BOUNDS,
+            counts: BOUNDS.iter().map(|_| AtomicU64::new(0)).collect(),
+            sum_micros: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Histogram {
+    pub fn observe(&self, d: std::time::Duration) {
+        let secs = d.as_secs_f64();
+        for (bound, count) in self.bounds.iter().zip(&self.counts) {
+            if secs <= *bound {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.sum_micros
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Cumulative bucket counts, the sum in seconds and the count.
+    pub fn snapshot(&self) -> (Vec<(f64, u64)>, f64, u64) {
+        let buckets = self
+            .bounds
+            .iter()
+            .zip(&self.counts)
+            .map(|(b, c)| (*b, c.load(Ordering::Relaxed)))
+            .collect();
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        (buckets, sum, self.count.load(Ordering::Relaxed))
+    }
 }
 
 impl Engine {
@@ -98,10 +172,14 @@ where
     let result = drive(&mut session, &engine).await;
     engine.stats.calls_active.fetch_sub(1, Ordering::Relaxed);
     match result {
-        Ok(summary) => Some(summary),
+        Ok(summary) => {
+            let cause = summary.hangup_cause.as_deref().unwrap_or("UNKNOWN");
+            engine.stats.outcomes.inc(cause);
+            Some(summary)
+        }
         Err(e) => {
             engine.stats.calls_failed.fetch_add(1, Ordering::Relaxed);
-            if matches!(e, SessionError::Esl(_)) {
+            if matches!(e, SessionError::Esl(_) | SessionError::NoChannelData) {
                 engine.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
             }
             tracing::warn!(error = %e, "call ended on an event socket error");

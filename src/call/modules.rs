@@ -234,7 +234,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         if req.debug {
             self.debug_request(&spec);
         }
+        let started = std::time::Instant::now();
         let fetched = self.session.listen_while(engine.http.fetch(&spec)).await?;
+        engine.stats.request_latency.observe(started.elapsed());
         let result = match fetched {
             None => {
                 if req.debug {
@@ -279,6 +281,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         message: &str,
     ) -> Result<Step, SessionError> {
         self.engine.stats.failbacks.fetch_add(1, Ordering::Relaxed);
+        self.engine.stats.failbacks_by_cause.inc(kind);
         tracing::warn!(kind, error = %message, url = %req.voice_url, "web app request failed: taking the failback");
         self.session.note(&format!("failback: {kind}: {message}"));
         self.summary.failures.push(format!("{kind}: {message}"));

@@ -81,6 +81,13 @@ impl Pivot {
         self.task.await.unwrap().unwrap();
     }
 
+    /// Like `stop`, but hands back the data directory to look at after the server is gone.
+    pub async fn stop_keep_dir(self) -> tempfile::TempDir {
+        self.shutdown.stop_accepting.cancel();
+        self.task.await.unwrap().unwrap();
+        self.dir
+    }
+
     pub fn api_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.api)
     }

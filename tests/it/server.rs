@@ -1,0 +1,267 @@
+//! The server around the calls: the call cap, broken peers, callflow documents, owed work
+//! after a hangup, metrics and graceful shutdown.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::harness::{Pivot, ACCOUNT};
+use crate::support::fake_fs::{AppScript, FakeCall, FakeFs};
+use crate::support::web::{Reply, WebApp};
+
+async fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    for _ in 0..1000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn say(text: &str) -> String {
+    serde_json::json!({"module": "say", "data": {"text": text}}).to_string()
+}
+
+#[tokio::test]
+async fn calls_over_the_cap_are_refused_and_the_others_go_on() {
+    let web = WebApp::start().await;
+    web.script("/voice", [Reply::json(&say("hello"))]);
+    let pivot = Pivot::start_with(|c| c.esl.max_calls = 1, pivot::route::Router::empty()).await;
+    let long = FakeCall::new()
+        .var("pivot_voice_url", &web.url("/voice"))
+        .app(
+            "speak",
+            AppScript::new(Duration::from_millis(500), "_none_"),
+        );
+    let first = FakeFs::connect(pivot.esl, long).await;
+    first.wait_for_app_start("speak").await;
+    // The second call finds pivot full: its socket is closed without a word.
+    let mut second = TcpStream::connect(pivot.esl).await.unwrap();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), second.read(&mut buf))
+        .await
+        .expect("refused calls are closed at once")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "nothing is sent to a refused call");
+    let t = first.finish().await;
+    assert_eq!(t.app_names(), ["speak"]);
+    assert_eq!(t.hangup_cause(), Some("NORMAL_CLEARING"));
+    pivot.stop().await;
+}
+
+#[tokio::test]
+async fn garbage_or_a_closed_socket_ends_only_that_call() {
+    let web = WebApp::start().await;
+    web.script("/voice", [Reply::json(&say("hello"))]);
+    let pivot = Pivot::start().await;
+    // A peer that answers `connect` with a header line that is not a header.
+    let mut bad = TcpStream::connect(pivot.esl).await.unwrap();
+    let mut buf = vec![0u8; 64];
+    let n = bad.read(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"connect\n\n");
+    bad.write_all(b"this is not an event socket\n\n")
+        .await
+        .unwrap();
+    // A peer that closes right after the connect command.
+    let mut gone = TcpStream::connect(pivot.esl).await.unwrap();
+    let _ = gone.read(&mut buf).await.unwrap();
+    drop(gone);
+    // A real call at the same time is untouched.
+    let good = FakeFs::connect(
+        pivot.esl,
+        FakeCall::new().var("pivot_voice_url", &web.url("/voice")),
+    );
+    let t = good.await.finish().await;
+    assert_eq!(t.app_names(), ["speak"]);
+    // pivot closed the garbage connection and both tasks are gone.
+    let n = tokio::time::timeout(Duration::from_secs(5), bad.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    let stats = &pivot.engine.stats;
+    wait_for("call tasks to end", || {
+        stats.calls_active.load(Ordering::SeqCst) == 0
+    })
+    .await;
+    assert_eq!(stats.calls_failed.load(Ordering::SeqCst), 2);
+    assert!(stats.protocol_errors.load(Ordering::SeqCst) >= 1);
+    pivot.stop().await;
+}
+
+#[tokio::test]
+async fn a_recording_ended_by_the_hangup_is_still_uploaded() {
+    let web = WebApp::start().await;
+    let flow = serde_json::json!({"module": "record_caller", "data": {"url": web.url("/rec"), "format": "wav"}});
+    web.script("/voice", [Reply::json(&flow.to_string())]);
+    let pivot = Pivot::start().await;
+    let call = FakeCall::new()
+        .var("pivot_voice_url", &web.url("/voice"))
+        .app("record", AppScript::new(Duration::from_secs(30), "_none_"))
+        .hangup_when_app_starts("record");
+    let t = FakeFs::connect(pivot.esl, call).await.finish().await;
+    assert_eq!(t.app_names(), ["playback", "record"], "{t}");
+    let ups = web.uploads();
+    assert_eq!(ups.len(), 1, "{t}");
+    assert_eq!(ups[0].path, format!("/rec/{}.wav", t.uuid));
+    // The upload came after the hangup, through the still-open (lingering) socket.
+    assert!(
+        t.after_hangup
+            .iter()
+            .any(|f| f.line().starts_with("api http_put")),
+        "{t}"
+    );
+    assert!(t.executes_after_hangup().is_empty());
+    pivot.stop().await;
+}
+
+#[tokio::test]
+async fn custom_headers_and_get_redirects_reach_the_web_app() {
+    let web = WebApp::start().await;
+    web.script("/old", [Reply::status(302).header("location", "/new")]);
+    web.script("/new", [Reply::json(&say("moved"))]);
+    let entry = serde_json::json!({"module": "pivot", "data": {
+        "voice_url": web.url("/old"),
+        "custom_request_headers": {"X-Tenant": "acme"}
+    }});
+    web.script("/entry", [Reply::json(&entry.to_string())]);
+    let pivot = Pivot::start().await;
+    let call = FakeCall::new().var("pivot_voice_url", &web.url("/entry"));
+    let t = FakeFs::connect(pivot.esl, call).await.finish().await;
+    assert_eq!(t.app_calls(), [("speak", "flite|slt|moved")], "{t}");
+    assert_eq!(web.requests_to("/old")[0].header("x-tenant"), Some("acme"));
+    assert_eq!(web.requests_to("/new").len(), 1);
+    pivot.stop().await;
+}
+
+#[tokio::test]
+async fn callflow_documents_route_by_number_then_pattern() {
+    let web = WebApp::start().await;
+    web.script("/a", [Reply::json(&say("exact"))]);
+    web.script("/b", [Reply::json(&say("pattern"))]);
+    let dir = tempfile::tempdir().unwrap();
+    let doc = |name: &str, numbers: &[&str], patterns: &[&str], url: String| {
+        let v = serde_json::json!({
+            "name": name, "account_id": crate::harness::OTHER_ACCOUNT,
+            "numbers": numbers, "patterns": patterns,
+            "flow": {"module": "pivot", "data": {"voice_url": url}}
+        });
+        std::fs::write(dir.path().join(format!("{name}.json")), v.to_string()).unwrap();
+    };
+    doc("10-exact", &["3004"], &[], web.url("/a"));
+    doc("20-pattern", &[], &["^30\\d\\d$"], web.url("/b"));
+    let limits = pivot::callflow::FlowLimits::default();
+    let router = pivot::route::Router::load_dir(dir.path(), &limits).unwrap();
+    let pivot = Pivot::start_with(|_| {}, router).await;
+    let a = FakeFs::connect(pivot.esl, FakeCall::new().destination("3004"))
+        .await
+        .finish()
+        .await;
+    let b = FakeFs::connect(pivot.esl, FakeCall::new().destination("3010"))
+        .await
+        .finish()
+        .await;
+    assert_eq!(a.app_calls(), [("speak", "flite|slt|exact")]);
+    assert_eq!(b.app_calls(), [("speak", "flite|slt|pattern")]);
+    // The document's account is the one sent to the web app.
+    assert_eq!(
+        web.requests_to("/a")[0].param("Account-ID").as_deref(),
+        Some(crate::harness::OTHER_ACCOUNT)
+    );
+    // A channel variable names the account over the document.
+    let c = FakeCall::new()
+        .destination("3004")
+        .var("piston_account_id", ACCOUNT);
+    FakeFs::connect(pivot.esl, c).await.finish().await;
+    assert_eq!(
+        web.requests_to("/a")[1].param("Account-ID").as_deref(),
+        Some(ACCOUNT)
+    );
+    pivot.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_follow_the_calls() {
+    let web = WebApp::start().await;
+    web.script("/voice", [Reply::json(&say("hi"))]);
+    web.script("/broken", [Reply::status(500)]);
+    let pivot = Pivot::start().await;
+    let metrics = || async {
+        reqwest::get(pivot.api_url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let value = |text: &str, name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from\n{text}"))
+    };
+    let before = metrics().await;
+    assert_eq!(value(&before, "pivot_calls_total"), 0);
+    let ok = FakeCall::new().var("pivot_voice_url", &web.url("/voice"));
+    FakeFs::connect(pivot.esl, ok).await.finish().await;
+    let broken = FakeCall::new().var("pivot_voice_url", &web.url("/broken"));
+    FakeFs::connect(pivot.esl, broken).await.finish().await;
+    let stats = &pivot.engine.stats;
+    wait_for("calls to end", || {
+        stats.calls_active.load(Ordering::SeqCst) == 0
+    })
+    .await;
+    let after = metrics().await;
+    assert_eq!(value(&after, "pivot_calls_total"), 2);
+    assert_eq!(value(&after, "pivot_calls_active"), 0);
+    assert_eq!(value(&after, "pivot_requests_total"), 2);
+    assert_eq!(value(&after, "pivot_failbacks_total"), 1);
+    assert!(
+        after.contains("pivot_failbacks_by_cause_total{cause=\"http_status\"} 1"),
+        "{after}"
+    );
+    assert!(
+        after.contains("pivot_request_duration_seconds_count 2"),
+        "{after}"
+    );
+    pivot.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_lets_calls_in_flight_finish_and_keeps_their_debug_records() {
+    let web = WebApp::start().await;
+    web.script("/voice", [Reply::json(&say("goodbye"))]);
+    let pivot = Pivot::start().await;
+    let db = pivot.dir.path().join("pivot.db");
+    let call = FakeCall::new()
+        .var("pivot_voice_url", &web.url("/voice"))
+        .var("pivot_debug", "true")
+        .app(
+            "speak",
+            AppScript::new(Duration::from_millis(300), "_none_"),
+        );
+    let handle = FakeFs::connect(pivot.esl, call).await;
+    handle.wait_for_app_start("speak").await;
+    let esl = pivot.esl;
+    let dir = pivot.stop_keep_dir().await;
+    // The call went on to its end after the shutdown began.
+    let t = handle.finish().await;
+    assert_eq!(t.app_names(), ["speak"]);
+    assert_eq!(t.hangup_cause(), Some("NORMAL_CLEARING"));
+    // New calls are no longer accepted.
+    assert!(TcpStream::connect(esl).await.is_err());
+    // Its three debug records were flushed to the database before pivot returned.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let n: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM debug_records WHERE call_id = ?1",
+            [&t.uuid],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 3);
+    drop(dir);
+}
