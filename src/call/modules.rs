@@ -120,7 +120,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             self.setvar("playback_terminators", &keys).await?;
         }
         let source = match &play.id {
-            PlayId::Url(url) => format!("http_cache://{url}"),
+            PlayId::Url(url) => format!("http_cache://{}", fs_url(url)),
             PlayId::Path(p) | PlayId::Stream(p) => p.to_string(),
             PlayId::Media(id) => format!("{}/{id}", self.engine.config.media.media_dir),
         };
@@ -335,7 +335,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         } else if self.session.state.closed {
             "not uploaded: the event socket closed first".to_string()
         } else {
-            let cmd = format!("http_put {} {}", up.url, up.file);
+            let cmd = format!("http_put {} {}", fs_url(&up.url), up.file);
             match self.session.command(Command::Api(cmd)).await {
                 Ok(reply) => reply.trim().to_string(),
                 Err(e) => format!("not uploaded: {e}"),
@@ -413,4 +413,13 @@ fn upload_url(base: &HttpUrl, name: &str) -> HttpUrl {
         segments.pop_if_empty().push(name);
     }
     HttpUrl::from_url(url).unwrap_or_else(|_| base.clone())
+}
+
+/// A URL as FreeSWITCH gets it: `$`, `{` and `}` percent-encoded (the same URL to any HTTP
+/// server), so no `${...}` can appear in an argument even if expansion were on.
+fn fs_url(url: &HttpUrl) -> String {
+    url.as_str()
+        .replace('$', "%24")
+        .replace('{', "%7B")
+        .replace('}', "%7D")
 }

@@ -265,3 +265,47 @@ async fn shutdown_lets_calls_in_flight_finish_and_keeps_their_debug_records() {
     assert_eq!(n, 3);
     drop(dir);
 }
+
+#[test]
+fn serve_refuses_a_bad_config_naming_the_file_and_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |text: &str| {
+        let path = dir.path().join("pivot.toml");
+        std::fs::write(&path, text).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pivot"))
+            .args(["serve", "--check-config", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run("[esl]\nlisten = \"no-port\"\n");
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("pivot.toml") && err.contains("esl.listen") && err.contains("no-port"),
+        "{err}"
+    );
+    let (code, err) = run("[api]\nlistne = \"127.0.0.1:1\"\n");
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("pivot.toml") && err.contains("listne"),
+        "{err}"
+    );
+    std::fs::create_dir(dir.path().join("flows")).unwrap();
+    std::fs::write(
+        dir.path().join("flows/menu.json"),
+        r#"{"name":"m","numbers":["1"],"flow":{"module":"record_caller","data":{"url":"http://x","time_limit":"abc"}}}"#,
+    )
+    .unwrap();
+    let (code, err) = run("callflows = \"flows\"\n");
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("menu.json") && err.contains("time_limit"),
+        "{err}"
+    );
+    let (code, _) = run("");
+    assert_eq!(code, Some(0));
+}
