@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::callflow::FlowLimits;
 use crate::config::Config;
@@ -169,7 +170,10 @@ where
     if let Some(o) = observer {
         session.set_observer(o);
     }
-    let result = drive(&mut session, &engine).await;
+    // Every log line of the call carries its id once FreeSWITCH has told it.
+    let span = tracing::info_span!("call", call_id = tracing::field::Empty);
+    let result = drive(&mut session, &engine).instrument(span.clone()).await;
+    let _in_span = span.enter();
     engine.stats.calls_active.fetch_sub(1, Ordering::Relaxed);
     match result {
         Ok(summary) => {
@@ -200,8 +204,7 @@ where
         session.exit(engine.config.esl.hangup_wait).await;
         return Err(SessionError::NoChannelData);
     }
-    let span = tracing::info_span!("call", call_id = %call_id);
-    let _guard = span.enter();
+    tracing::Span::current().record("call_id", call_id.as_str());
     session.note(&format!("connected: call {call_id}"));
     handshake(session, &call_id).await?;
     let run = runner::CallRun::new(engine, channel, session);

@@ -149,7 +149,7 @@ impl HttpClient {
 
     /// Sends the request; Ok only for a 2xx answer with a non-empty body within the limits.
     pub async fn fetch(&self, spec: &RequestSpec) -> Result<Response, FetchError> {
-        let url = spec.url.to_string();
+        let url = shown(&spec.url);
         let exchange = self.exchange(spec);
         match tokio::time::timeout(spec.timeout, exchange).await {
             Ok(result) => result,
@@ -169,7 +169,7 @@ impl HttpClient {
         body: Bytes,
         timeout: Duration,
     ) -> Result<u16, FetchError> {
-        let u = url.to_string();
+        let u = shown(&url);
         let req = self
             .no_follow
             .request(method, url)
@@ -181,7 +181,7 @@ impl HttpClient {
     }
 
     async fn exchange(&self, spec: &RequestSpec) -> Result<Response, FetchError> {
-        let url = spec.url.to_string();
+        let url = shown(&spec.url);
         let (client, method) = match spec.method {
             HttpMethod::Get => (&self.follow, reqwest::Method::GET),
             HttpMethod::Post => (&self.no_follow, reqwest::Method::POST),
@@ -289,4 +289,13 @@ fn classify(url: &str, e: &reqwest::Error) -> FetchError {
             message: chain,
         }
     }
+}
+
+/// The URL as errors and logs show it: without the query, which carries the caller's
+/// number and digits (those are logged at debug level only; the debug log has the full URI).
+fn shown(url: &url::Url) -> String {
+    let mut u = url.clone();
+    u.set_query(None);
+    u.set_fragment(None);
+    u.to_string()
 }
