@@ -444,15 +444,7 @@ async fn a_thousand_concurrent_calls_all_complete() {
     web.script("/voice", [Reply::json(&flow.to_string())]);
     let pivot = Pivot::start().await;
     let url = web.url("/voice");
-    let handles: Vec<_> = (0..1000)
-        .map(|_| {
-            let call = call_to(&url).finish_timeout(Duration::from_secs(120));
-            let esl = pivot.esl;
-            tokio::spawn(async move { FakeFs::connect(esl, call).await.finish().await })
-        })
-        .collect();
-    for h in handles {
-        let t = h.await.unwrap();
+    for t in pivot.calls_at_once(1000, || call_to(&url)).await {
         assert_eq!(t.app_names(), ["speak", "playback"], "{t}");
         assert_eq!(t.hangup_cause(), Some("NORMAL_CLEARING"));
         assert!(t.server_sent_exit);

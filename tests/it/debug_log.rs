@@ -182,17 +182,8 @@ async fn five_hundred_concurrent_debug_calls_keep_all_their_records() {
     );
     let pivot = Pivot::start().await;
     let url = web.url("/voice");
-    let handles: Vec<_> = (0..500)
-        .map(|_| {
-            let call = debug_call(&url).finish_timeout(Duration::from_secs(120));
-            let esl = pivot.esl;
-            tokio::spawn(async move { FakeFs::connect(esl, call).await.finish().await })
-        })
-        .collect();
-    let mut ids = Vec::new();
-    for h in handles {
-        ids.push(h.await.unwrap().uuid);
-    }
+    let calls = pivot.calls_at_once(500, || debug_call(&url)).await;
+    let ids: Vec<String> = calls.into_iter().map(|t| t.uuid).collect();
     let token = login(&pivot, API_KEY).await;
     for id in &ids {
         assert_eq!(records(&pivot, &token, id, 3).await.len(), 3);

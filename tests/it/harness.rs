@@ -88,6 +88,32 @@ impl Pivot {
         self.dir
     }
 
+    /// Places `n` calls at once (each its own task, as FreeSWITCH would) and returns their
+    /// transcripts in order.
+    pub async fn calls_at_once(
+        &self,
+        n: usize,
+        call: impl Fn() -> crate::support::fake_fs::FakeCall,
+    ) -> Vec<crate::support::transcript::Transcript> {
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                let call = call().finish_timeout(Duration::from_secs(120));
+                let esl = self.esl;
+                tokio::spawn(async move {
+                    crate::support::fake_fs::FakeFs::connect(esl, call)
+                        .await
+                        .finish()
+                        .await
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(n);
+        for h in handles {
+            out.push(h.await.unwrap());
+        }
+        out
+    }
+
     pub fn api_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.api)
     }
