@@ -2,13 +2,16 @@
 //! that uses `anyhow`; everything it wires lives in the library.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use pivot::app::{self, App};
+use pivot::check;
 use pivot::config::Config;
+use pivot::sim::{self, DemoOptions, SimulateOptions};
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +51,68 @@ enum Cmd {
         #[arg(long, default_value = "30s", value_parser = parse_duration)]
         shutdown_grace: Duration,
     },
+    /// Show pivot's main job with nothing installed: a built-in sample web app (the
+    /// voicemail example), one simulated call through the real event socket, its timeline,
+    /// and the debug records read back through the REST API.
+    Demo {
+        /// Applications finish at once instead of after a plausible small duration.
+        #[arg(long)]
+        fast: bool,
+    },
+    /// Run your web app against a simulated call: the same server code, a simulated
+    /// FreeSWITCH as the peer, a scripted caller. Prints the call's timeline. Exit code 0
+    /// when the flow ran without a failback, 1 otherwise, 2 on usage or start-up errors.
+    Simulate {
+        /// Your web app's voice URL.
+        #[arg(long)]
+        url: String,
+        /// Which request parameters pivot sends.
+        #[arg(long, value_enum, default_value_t = Format::Piston)]
+        format: Format,
+        /// How pivot asks the web app.
+        #[arg(long, value_enum, default_value_t = Method::Get)]
+        method: Method,
+        /// The caller's number.
+        #[arg(long, default_value = "1001")]
+        from: String,
+        /// The number called.
+        #[arg(long, default_value = "3004")]
+        to: String,
+        /// Digits the caller presses, one comma-separated group per digit collection:
+        /// `1,42#` presses 1 at the first collection, then 4, 2, # at the second.
+        #[arg(long, default_value = "")]
+        digits: String,
+        /// The caller hangs up after this long (e.g. 30s, 500ms, 2m).
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        hangup_after: Duration,
+        /// Print the timeline as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Applications finish at once instead of after a plausible small duration.
+        #[arg(long)]
+        fast: bool,
+    },
+    /// Validate a Piston JSON (or TwiML) document offline with the server's validator.
+    /// Exit code 0 when it is valid, 1 when not.
+    Check {
+        /// The document, or `-` for standard input.
+        file: String,
+        /// Warnings (unknown keys that pivot ignores) fail the check too.
+        #[arg(long)]
+        strict: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Piston,
+    Twiml,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Method {
+    Get,
+    Post,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -66,9 +131,9 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     }
 }
 
-fn init_tracing(format: LogFormat) {
+fn init_tracing(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -79,15 +144,114 @@ fn init_tracing(format: LogFormat) {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    // pivot's own log lines would drown the demo's and the simulator's printout.
+    let quiet = !matches!(cli.command, Cmd::Serve { .. });
+    init_tracing(cli.log_format, if quiet { "warn" } else { "info" });
     match cli.command {
         Cmd::Serve {
             config,
             check_config,
             shutdown_grace,
-        } => serve(config, check_config, shutdown_grace).await,
+        } => match serve(config, check_config, shutdown_grace).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("Error: {e:?}");
+                ExitCode::FAILURE
+            }
+        },
+        Cmd::Demo { fast } => demo(fast).await,
+        Cmd::Simulate {
+            url,
+            format,
+            method,
+            from,
+            to,
+            digits,
+            hangup_after,
+            json,
+            fast,
+        } => {
+            let format = match format {
+                Format::Piston => "piston",
+                Format::Twiml => "twiml",
+            };
+            let method = match method {
+                Method::Get => "get",
+                Method::Post => "post",
+            };
+            let opts = SimulateOptions {
+                url,
+                format: format.into(),
+                method: method.into(),
+                from,
+                to,
+                digits: Vec::new(),
+                hangup_after: Some(hangup_after),
+                fast,
+            };
+            simulate(opts, &digits, json).await
+        }
+        Cmd::Check { file, strict } => check(&file, strict),
+    }
+}
+
+async fn demo(fast: bool) -> ExitCode {
+    match sim::demo(DemoOptions { fast }).await {
+        Ok(report) => {
+            print!("{}", report.render());
+            if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("pivot demo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn simulate(mut opts: SimulateOptions, digits: &str, json: bool) -> ExitCode {
+    let run = async {
+        opts.digits = sim::parse_digits(digits)?;
+        sim::simulate(opts).await
+    };
+    match run.await {
+        Ok(report) => {
+            if json {
+                println!("{:#}", report.to_json());
+            } else {
+                print!("{}", report.render());
+            }
+            if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("pivot simulate: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn check(file: &str, strict: bool) -> ExitCode {
+    let report = match check::check_path(file) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("pivot check: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    print!("{}", report.render());
+    if report.passes(strict) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 
