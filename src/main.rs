@@ -146,9 +146,9 @@ fn init_tracing(format: LogFormat, default_level: &str) {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    // pivot's own log lines would drown the demo's and the simulator's printout.
+    // The demo's and the simulator's printout already shows what pivot's log would say.
     let quiet = !matches!(cli.command, Cmd::Serve { .. });
-    init_tracing(cli.log_format, if quiet { "warn" } else { "info" });
+    init_tracing(cli.log_format, if quiet { "error" } else { "info" });
     match cli.command {
         Cmd::Serve {
             config,

@@ -5,5 +5,6 @@ mod support;
 
 mod api;
 mod calls;
+mod cli;
 mod debug_log;
 mod esl_captures;
