@@ -62,36 +62,7 @@ enum Cmd {
     /// Run your web app against a simulated call: the same server code, a simulated
     /// FreeSWITCH as the peer, a scripted caller. Prints the call's timeline. Exit code 0
     /// when the flow ran without a failback, 1 otherwise, 2 on usage or start-up errors.
-    Simulate {
-        /// Your web app's voice URL.
-        #[arg(long)]
-        url: String,
-        /// Which request parameters pivot sends.
-        #[arg(long, value_enum, default_value_t = Format::Piston)]
-        format: Format,
-        /// How pivot asks the web app.
-        #[arg(long, value_enum, default_value_t = Method::Get)]
-        method: Method,
-        /// The caller's number.
-        #[arg(long, default_value = "1001")]
-        from: String,
-        /// The number called.
-        #[arg(long, default_value = "3004")]
-        to: String,
-        /// Digits the caller presses, one comma-separated group per digit collection:
-        /// `1,42#` presses 1 at the first collection, then 4, 2, # at the second.
-        #[arg(long, default_value = "")]
-        digits: String,
-        /// The caller hangs up after this long (e.g. 30s, 500ms, 2m).
-        #[arg(long, default_value = "30s", value_parser = parse_duration)]
-        hangup_after: Duration,
-        /// Print the timeline as JSON.
-        #[arg(long)]
-        json: bool,
-        /// Applications finish at once instead of after a plausible small duration.
-        #[arg(long)]
-        fast: bool,
-    },
+    Simulate(SimulateArgs),
     /// Validate a Piston JSON (or TwiML) document offline with the server's validator.
     /// Exit code 0 when it is valid, 1 when not.
     Check {
@@ -101,6 +72,38 @@ enum Cmd {
         #[arg(long)]
         strict: bool,
     },
+}
+
+#[derive(clap::Args)]
+struct SimulateArgs {
+    /// Your web app's voice URL.
+    #[arg(long)]
+    url: String,
+    /// Which request parameters pivot sends.
+    #[arg(long, value_enum, default_value_t = Format::Piston)]
+    format: Format,
+    /// How pivot asks the web app.
+    #[arg(long, value_enum, default_value_t = Method::Get)]
+    method: Method,
+    /// The caller's number.
+    #[arg(long, default_value = "1001")]
+    from: String,
+    /// The number called.
+    #[arg(long, default_value = "3004")]
+    to: String,
+    /// Digits the caller presses, one comma-separated group per digit collection:
+    /// `1,42#` presses 1 at the first collection, then 4, 2, # at the second.
+    #[arg(long, default_value = "")]
+    digits: String,
+    /// The caller hangs up after this long (e.g. 30s, 500ms, 2m).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    hangup_after: Duration,
+    /// Print the timeline as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Applications finish at once instead of after a plausible small duration.
+    #[arg(long)]
+    fast: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -162,37 +165,7 @@ async fn main() -> ExitCode {
             }
         },
         Cmd::Demo { fast } => demo(fast).await,
-        Cmd::Simulate {
-            url,
-            format,
-            method,
-            from,
-            to,
-            digits,
-            hangup_after,
-            json,
-            fast,
-        } => {
-            let format = match format {
-                Format::Piston => "piston",
-                Format::Twiml => "twiml",
-            };
-            let method = match method {
-                Method::Get => "get",
-                Method::Post => "post",
-            };
-            let opts = SimulateOptions {
-                url,
-                format: format.into(),
-                method: method.into(),
-                from,
-                to,
-                digits: Vec::new(),
-                hangup_after: Some(hangup_after),
-                fast,
-            };
-            simulate(opts, &digits, json).await
-        }
+        Cmd::Simulate(args) => simulate(args).await,
         Cmd::Check { file, strict } => check(&file, strict),
     }
 }
@@ -214,14 +187,31 @@ async fn demo(fast: bool) -> ExitCode {
     }
 }
 
-async fn simulate(mut opts: SimulateOptions, digits: &str, json: bool) -> ExitCode {
+async fn simulate(args: SimulateArgs) -> ExitCode {
+    let format = match args.format {
+        Format::Piston => "piston",
+        Format::Twiml => "twiml",
+    };
+    let method = match args.method {
+        Method::Get => "get",
+        Method::Post => "post",
+    };
     let run = async {
-        opts.digits = sim::parse_digits(digits)?;
+        let opts = SimulateOptions {
+            url: args.url,
+            format: format.into(),
+            method: method.into(),
+            from: args.from,
+            to: args.to,
+            digits: sim::parse_digits(&args.digits)?,
+            hangup_after: Some(args.hangup_after),
+            fast: args.fast,
+        };
         sim::simulate(opts).await
     };
     match run.await {
         Ok(report) => {
-            if json {
+            if args.json {
                 println!("{:#}", report.to_json());
             } else {
                 print!("{}", report.render());

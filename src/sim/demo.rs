@@ -104,8 +104,7 @@ async fn envelope(req: reqwest::RequestBuilder) -> Result<(u16, Value), SimError
     Ok((status, value))
 }
 
-/// Logs in with the demo's API key and reads the call's debug records. They are written
-/// off the call's path (contract 6), so this waits for them, for a bounded time.
+/// Logs in with the demo's API key and reads the call's debug records.
 async fn debug_log(
     api: SocketAddr,
     api_key: &str,
@@ -115,6 +114,17 @@ async fn debug_log(
         .timeout(Duration::from_secs(5))
         .build()
         .map_err(|e| SimError::Http(e.to_string()))?;
+    let (token, login) = login(&client, api, api_key).await?;
+    let (fetched, records) = records(&client, api, &token, call_id).await?;
+    Ok((vec![login, fetched], records))
+}
+
+/// `PUT /v2/api_auth`: the token, and a line saying how it went.
+async fn login(
+    client: &reqwest::Client,
+    api: SocketAddr,
+    api_key: &str,
+) -> Result<(String, String), SimError> {
     let auth = client
         .put(format!("http://{api}/v2/api_auth"))
         .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -127,22 +137,33 @@ async fn debug_log(
             env["message"]
         )));
     }
-    let mut calls = vec![format!(
+    let line = format!(
         "PUT /v2/api_auth → {status}, token {}… for account {}",
         &token[..token.len().min(8)],
         env["data"]["account_id"].as_str().unwrap_or("?")
-    )];
+    );
+    Ok((token, line))
+}
+
+/// `GET .../pivot/debug/{call_id}`. The records are written off the call's path
+/// (contract 6), so this waits for them, for a bounded time.
+async fn records(
+    client: &reqwest::Client,
+    api: SocketAddr,
+    token: &str,
+    call_id: &str,
+) -> Result<(String, Vec<Value>), SimError> {
     let path = format!("/v2/accounts/{DEMO_ACCOUNT}/pivot/debug/{call_id}");
     for _ in 0..100 {
         let get = client
             .get(format!("http://{api}{path}"))
-            .header("X-Auth-Token", &token);
+            .header("X-Auth-Token", token);
         let (status, env) = envelope(get).await?;
         let records = env["data"].as_array().cloned().unwrap_or_default();
         // One request: the request, the response body and the response head.
         if status == 200 && records.len() >= 3 {
-            calls.push(format!("GET {path} → {status}, {} records", records.len()));
-            return Ok((calls, records));
+            let line = format!("GET {path} → {status}, {} records", records.len());
+            return Ok((line, records));
         }
         if status != 200 && status != 404 {
             return Err(SimError::Api(format!(
@@ -160,25 +181,7 @@ async fn debug_log(
 impl DemoReport {
     /// The demo's printout.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "pivot demo: one simulated call through pivot's real event socket, no FreeSWITCH needed\n"
-        );
-        let _ = writeln!(
-            out,
-            "  pivot      event socket {}, REST API http://{}",
-            self.esl, self.api
-        );
-        let _ = writeln!(
-            out,
-            "  web app    {} (the voicemail example: say, then record_caller)",
-            self.voice_url
-        );
-        let _ = writeln!(
-            out,
-            "  caller     1001 calls 3004, listens, leaves a message and hangs up\n"
-        );
+        let mut out = self.intro();
         let _ = writeln!(out, "timeline of call {}:", self.peer.call_id);
         out.push_str(&self.timeline.render());
         out.push('\n');
@@ -205,6 +208,16 @@ impl DemoReport {
         };
         let _ = writeln!(out, "\n{verdict}");
         out
+    }
+
+    fn intro(&self) -> String {
+        format!(
+            "pivot demo: one simulated call through pivot's real event socket, no FreeSWITCH needed\n\n\
+             \x20 pivot      event socket {}, REST API http://{}\n\
+             \x20 web app    {} (the voicemail example: say, then record_caller)\n\
+             \x20 caller     1001 calls 3004, listens, leaves a message and hangs up\n\n",
+            self.esl, self.api, self.voice_url
+        )
     }
 
     /// True when the call ran without a failback, pivot left cleanly, the recording

@@ -37,6 +37,8 @@ pub struct PeerReport {
 const AFTER_HANGUP: Duration = Duration::from_secs(30);
 /// How long a call may last when the caller never hangs up.
 const LONGEST_CALL: Duration = Duration::from_secs(600);
+/// Applications queued behind the running one (pivot runs one at a time).
+const MAX_QUEUED: usize = 1000;
 
 pub(super) struct Peer {
     reader: FramedRead<OwnedReadHalf, FrameCodec>,
@@ -83,30 +85,7 @@ pub async fn place_call(
         .timeout(Duration::from_secs(10))
         .build()
         .map_err(|e| SimError::Http(e.to_string()))?;
-    let (read, writer) = stream.into_split();
-    let limits = Limits::default();
-    let mut peer = Peer {
-        reader: FramedRead::new(read, FrameCodec::new(limits)),
-        writer,
-        digits: call.digits.iter().cloned().collect(),
-        report: PeerReport {
-            call_id: call.uuid.clone(),
-            ..PeerReport::default()
-        },
-        chan: Channel::new(call),
-        timeline,
-        http,
-        myevents: false,
-        filters: Vec::new(),
-        linger: false,
-        running: None,
-        queue: VecDeque::new(),
-        pending_dtmf: VecDeque::new(),
-        hangup_at: None,
-        give_up_at: Instant::now() + LONGEST_CALL,
-        recordings: HashMap::new(),
-        done: false,
-    };
+    let mut peer = Peer::new(stream, call, timeline, http);
     peer.serve(&mut collects).await?;
     Ok(peer.report)
 }
@@ -119,6 +98,32 @@ async fn at(t: Option<Instant>) {
 }
 
 impl Peer {
+    fn new(stream: TcpStream, call: SimCall, timeline: Timeline, http: reqwest::Client) -> Peer {
+        let (read, writer) = stream.into_split();
+        Peer {
+            reader: FramedRead::new(read, FrameCodec::new(Limits::default())),
+            writer,
+            digits: call.digits.iter().cloned().collect(),
+            report: PeerReport {
+                call_id: call.uuid.clone(),
+                ..PeerReport::default()
+            },
+            chan: Channel::new(call),
+            timeline,
+            http,
+            myevents: false,
+            filters: Vec::new(),
+            linger: false,
+            running: None,
+            queue: VecDeque::new(),
+            pending_dtmf: VecDeque::new(),
+            hangup_at: None,
+            give_up_at: Instant::now() + LONGEST_CALL,
+            recordings: HashMap::new(),
+            done: false,
+        }
+    }
+
     async fn serve(&mut self, collects: &mut UnboundedReceiver<()>) -> Result<(), SimError> {
         while !self.done {
             let app_due = self.running.as_ref().and_then(|r| r.ends_at);
@@ -173,6 +178,27 @@ impl Peer {
         };
         match cmd {
             Command::Connect => self.connect().await,
+            Command::Api(line) => self.api(&line).await,
+            Command::BgApi(line) => {
+                let what = format!("bgapi {line}");
+                self.reply(&what, "-ERR the simulator does not run bgapi")
+                    .await
+            }
+            Command::Execute(exec) => self.execute(exec).await,
+            Command::Hangup { cause } => {
+                let cause = cause.unwrap_or_else(|| "NORMAL_CLEARING".into());
+                self.reply(&format!("sendmsg hangup {cause}"), "+OK")
+                    .await?;
+                self.hangup(&cause, super::media::By::Pivot).await
+            }
+            Command::Exit => self.exit().await,
+            other => self.setting(other).await,
+        }
+    }
+
+    /// Commands that change what the socket delivers: events, filters, linger.
+    async fn setting(&mut self, cmd: Command) -> Result<(), SimError> {
+        match cmd {
             Command::MyEvents => {
                 self.myevents = true;
                 self.reply("myevents", "+OK Events Enabled").await
@@ -197,20 +223,10 @@ impl Peer {
                 self.reply("nolinger", "+OK will not linger").await
             }
             Command::Resume => self.reply("resume", "+OK").await,
-            Command::Api(line) => self.api(&line).await,
-            Command::BgApi(line) => {
-                let what = format!("bgapi {line}");
-                self.reply(&what, "-ERR the simulator does not run bgapi")
+            _ => {
+                self.reply("unexpected command", "-ERR command not found")
                     .await
             }
-            Command::Execute(exec) => self.execute(exec).await,
-            Command::Hangup { cause } => {
-                let cause = cause.unwrap_or_else(|| "NORMAL_CLEARING".into());
-                self.reply(&format!("sendmsg hangup {cause}"), "+OK")
-                    .await?;
-                self.hangup(&cause, super::media::By::Pivot).await
-            }
-            Command::Exit => self.exit().await,
         }
     }
 
@@ -250,7 +266,11 @@ impl Peer {
             return Ok(());
         }
         if self.running.is_some() {
-            self.queue.push_back(exec);
+            if self.queue.len() >= MAX_QUEUED {
+                self.note("too many queued applications: this one is dropped");
+            } else {
+                self.queue.push_back(exec);
+            }
             return Ok(());
         }
         self.start_app(exec).await
