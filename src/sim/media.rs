@@ -85,7 +85,7 @@ impl Peer {
         self.emit("CHANNEL_EXECUTE", headers, &format!(" {app}"))
             .await?;
         match app.as_str() {
-            "answer" | "pre_answer" if !self.chan.answered => {
+            "answer" if !self.chan.answered => {
                 self.chan.answered = true;
                 self.emit("CHANNEL_ANSWER", Vec::new(), "").await
             }
