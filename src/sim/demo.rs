@@ -139,7 +139,7 @@ async fn login(
     }
     let line = format!(
         "PUT /v2/api_auth → {status}, token {}… for account {}",
-        &token[..token.len().min(8)],
+        token.chars().take(8).collect::<String>(),
         env["data"]["account_id"].as_str().unwrap_or("?")
     );
     Ok((token, line))
