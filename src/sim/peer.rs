@@ -323,3 +323,8 @@ impl Peer {
         self.done = true;
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+#[path = "peer_tests.rs"]
+mod tests;
