@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::api::{self, ApiAccount, ApiConfig};
-use crate::call::Engine;
+use crate::call::{Engine, ObserverFactory};
 use crate::callflow::FlowLimits;
 use crate::config::Config;
 use crate::route::{RouteError, Router};
@@ -59,6 +59,16 @@ pub struct App {
 impl App {
     /// Opens the store, binds both listeners (port 0 picks a free port) and starts the API.
     pub async fn start(config: Config, router: Router) -> Result<App, StartError> {
+        App::start_observed(config, router, None).await
+    }
+
+    /// As [`App::start`], with an observer for every call (the demo and the simulator print
+    /// each call's steps through it).
+    pub async fn start_observed(
+        config: Config,
+        router: Router,
+        observer: Option<ObserverFactory>,
+    ) -> Result<App, StartError> {
         let (sink, writer, reader) = store::open(&StoreConfig {
             retention_days: config.store.retention_days,
             queue_capacity: config.store.queue_capacity,
@@ -80,7 +90,9 @@ impl App {
                 .collect(),
             token_ttl: config.api.token_ttl,
         };
-        let engine = Arc::new(Engine::new(config, router, Some(sink)).map_err(StartError::Http)?);
+        let mut engine = Engine::new(config, router, Some(sink)).map_err(StartError::Http)?;
+        engine.observer = observer;
+        let engine = Arc::new(engine);
         let routes = api::router(api_config, reader).merge(crate::metrics::router(engine.clone()));
         let api_stop = tokio_util::sync::CancellationToken::new();
         let stop = api_stop.clone();

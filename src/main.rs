@@ -2,13 +2,16 @@
 //! that uses `anyhow`; everything it wires lives in the library.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use pivot::app::{self, App};
+use pivot::check;
 use pivot::config::Config;
+use pivot::sim::{self, DemoOptions, SimulateOptions};
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +51,71 @@ enum Cmd {
         #[arg(long, default_value = "30s", value_parser = parse_duration)]
         shutdown_grace: Duration,
     },
+    /// Show pivot's main job with nothing installed: a built-in sample web app (the
+    /// voicemail example), one simulated call through the real event socket, its timeline,
+    /// and the debug records read back through the REST API.
+    Demo {
+        /// Applications finish at once instead of after a plausible small duration.
+        #[arg(long)]
+        fast: bool,
+    },
+    /// Run your web app against a simulated call: the same server code, a simulated
+    /// FreeSWITCH as the peer, a scripted caller. Prints the call's timeline. Exit code 0
+    /// when the flow ran without a failback, 1 otherwise, 2 on usage or start-up errors.
+    Simulate(SimulateArgs),
+    /// Validate a Piston JSON (or TwiML) document offline with the server's validator.
+    /// Exit code 0 when it is valid, 1 when not.
+    Check {
+        /// The document, or `-` for standard input.
+        file: String,
+        /// Warnings (unknown keys that pivot ignores) fail the check too.
+        #[arg(long)]
+        strict: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct SimulateArgs {
+    /// Your web app's voice URL.
+    #[arg(long)]
+    url: String,
+    /// Which request parameters pivot sends.
+    #[arg(long, value_enum, default_value_t = Format::Piston)]
+    format: Format,
+    /// How pivot asks the web app.
+    #[arg(long, value_enum, default_value_t = Method::Get)]
+    method: Method,
+    /// The caller's number.
+    #[arg(long, default_value = "1001")]
+    from: String,
+    /// The number called.
+    #[arg(long, default_value = "3004")]
+    to: String,
+    /// Digits the caller presses, one comma-separated group per digit collection:
+    /// `1,42#` presses 1 at the first collection, then 4, 2, # at the second.
+    #[arg(long, default_value = "")]
+    digits: String,
+    /// The caller hangs up after this long (e.g. 30s, 500ms, 2m).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    hangup_after: Duration,
+    /// Print the timeline as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Applications finish at once instead of after a plausible small duration.
+    #[arg(long)]
+    fast: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Piston,
+    Twiml,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Method {
+    Get,
+    Post,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -66,9 +134,9 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     }
 }
 
-fn init_tracing(format: LogFormat) {
+fn init_tracing(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -78,33 +146,103 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
-fn main() -> std::process::ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("pivot: cannot start the async runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            // `{:#}` prints the whole cause chain on one line, without a backtrace.
-            eprintln!("pivot: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
-}
-
-async fn run(cli: Cli) -> anyhow::Result<()> {
+    // The demo's and the simulator's printout already shows what pivot's log would say.
+    let quiet = !matches!(cli.command, Cmd::Serve { .. });
+    init_tracing(cli.log_format, if quiet { "error" } else { "info" });
     match cli.command {
         Cmd::Serve {
             config,
             check_config,
             shutdown_grace,
-        } => serve(config, check_config, shutdown_grace).await,
+        } => match serve(config, check_config, shutdown_grace).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                // `{:#}` prints the whole cause chain on one line, without a backtrace.
+                eprintln!("pivot: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Cmd::Demo { fast } => demo(fast).await,
+        Cmd::Simulate(args) => simulate(args).await,
+        Cmd::Check { file, strict } => check(&file, strict),
+    }
+}
+
+async fn demo(fast: bool) -> ExitCode {
+    match sim::demo(DemoOptions { fast }).await {
+        Ok(report) => {
+            print!("{}", report.render());
+            if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("pivot demo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn simulate(args: SimulateArgs) -> ExitCode {
+    let format = match args.format {
+        Format::Piston => "piston",
+        Format::Twiml => "twiml",
+    };
+    let method = match args.method {
+        Method::Get => "get",
+        Method::Post => "post",
+    };
+    let run = async {
+        let opts = SimulateOptions {
+            url: args.url,
+            format: format.into(),
+            method: method.into(),
+            from: args.from,
+            to: args.to,
+            digits: sim::parse_digits(&args.digits)?,
+            hangup_after: Some(args.hangup_after),
+            fast: args.fast,
+        };
+        sim::simulate(opts).await
+    };
+    match run.await {
+        Ok(report) => {
+            if args.json {
+                println!("{:#}", report.to_json());
+            } else {
+                print!("{}", report.render());
+            }
+            if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("pivot simulate: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn check(file: &str, strict: bool) -> ExitCode {
+    let report = match check::check_path(file) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("pivot check: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    print!("{}", report.render());
+    if report.passes(strict) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

@@ -52,8 +52,9 @@ pub async fn run(
         let _ = stream.set_nodelay(true);
         let engine = engine.clone();
         let kill = shutdown.hangup_calls.child_token();
+        let observer = engine.observer.as_ref().map(|make| make());
         tracker.spawn(async move {
-            run_call(stream, engine, kill, None).await;
+            run_call(stream, engine, kill, observer).await;
             drop(permit);
         });
     }

@@ -19,7 +19,16 @@ use crate::pivot::fetch::HttpClient;
 use crate::route::Router;
 use crate::store::DebugSink;
 pub use runner::CallSummary;
-use session::{Observer, Session, SessionError};
+pub use session::Observer;
+use session::{Session, SessionError};
+
+/// Makes one [`Observer`] per call: how the demo and the simulator see every call's steps.
+pub type ObserverFactory = Arc<dyn Fn() -> Observer + Send + Sync>;
+
+/// The note a digit collection sends when it starts waiting for keys (a simulated caller
+/// presses its next digits when it sees it). Every collection (Piston `collect_dtmf`,
+/// TwiML `<Gather>`) starts its note with this text.
+pub const COLLECT_NOTE: &str = "collect: waiting for digits";
 
 /// What every call shares: configuration, routing, the HTTP client, the debug log.
 pub struct Engine {
@@ -30,6 +39,8 @@ pub struct Engine {
     pub flow_limits: FlowLimits,
     pub esl_limits: Limits,
     pub stats: Stats,
+    /// When set, every call gets an observer from it (see [`run_call`]).
+    pub observer: Option<ObserverFactory>,
 }
 
 /// Counters the metrics endpoint reads.
@@ -140,6 +151,7 @@ impl Engine {
             flow_limits,
             esl_limits,
             stats: Stats::default(),
+            observer: None,
         })
     }
 }

@@ -21,6 +21,7 @@ use crate::store::{DebugRecord, Entry};
 
 use super::runner::{CallRun, OwedUpload, Step};
 use super::session::{AppOutcome, SessionError};
+use super::COLLECT_NOTE;
 
 impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     /// Runs one application; the flow goes on to `_` unless the channel is gone.
@@ -176,6 +177,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     pub(super) async fn collect_dtmf(&mut self, c: CollectDtmf) -> Result<Step, SessionError> {
         let mut digits = String::new();
         let mut wait = c.timeout;
+        self.session.note(&format!(
+            "{COLLECT_NOTE} ({}, up to {})",
+            c.collection_name, c.max_digits
+        ));
         while digits.len() < c.max_digits as usize {
             match self.session.next_digit(wait).await? {
                 Some(d) if c.terminators.contains(d) => break,

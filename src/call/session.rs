@@ -287,7 +287,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             return Ok(AppOutcome::HungUp);
         }
         let id = uuid::Uuid::new_v4().to_string();
-        self.note(&format!("execute: {app} {}", arg.as_deref().unwrap_or("")));
+        match &arg {
+            Some(arg) => self.note(&format!("execute: {app} {arg}")),
+            None => self.note(&format!("execute: {app}")),
+        }
         let exec = Execute {
             app: app.to_string(),
             arg,

@@ -5,6 +5,7 @@ mod support;
 
 mod api;
 mod calls;
+mod cli;
 mod debug_log;
 mod esl_captures;
 mod server;

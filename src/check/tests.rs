@@ -1,0 +1,177 @@
+use super::*;
+use crate::callflow::Module;
+
+fn check(name: &str, doc: &str) -> CheckReport {
+    check_bytes(name, doc.as_bytes())
+}
+
+fn at<'a>(r: &'a CheckReport, location: &str) -> &'a Problem {
+    r.problems
+        .iter()
+        .find(|p| p.location == location)
+        .unwrap_or_else(|| panic!("no problem at {location}: {:#?}", r.problems))
+}
+
+#[test]
+fn the_fixture_flows_are_valid() {
+    for (name, doc) in [
+        (
+            "voicemail.json",
+            &include_bytes!("../../fixtures/flows/voicemail.json")[..],
+        ),
+        (
+            "menu.json",
+            include_bytes!("../../fixtures/flows/menu.json"),
+        ),
+        (
+            "wrapped.json",
+            include_bytes!("../../fixtures/flows/voicemail-wrapped.json"),
+        ),
+    ] {
+        let r = check_bytes(name, doc);
+        assert!(r.problems.is_empty(), "{name}: {:#?}", r.problems);
+        assert!(r.passes(true));
+        assert!(r.render().contains(": OK (Piston JSON"), "{}", r.render());
+    }
+}
+
+#[test]
+fn an_ignored_data_field_is_a_warning_at_its_path() {
+    let r = check_bytes(
+        "all.json",
+        include_bytes!("../../fixtures/flows/all-modules.json"),
+    );
+    assert_eq!(r.errors(), 0);
+    let p = at(&r, "children._.children._.data.unknown_field");
+    assert_eq!(p.severity, Severity::Warning);
+    assert_eq!(p.hint, None);
+    assert!(r.passes(false) && !r.passes(true));
+}
+
+#[test]
+fn a_misspelt_module_key_is_an_error_with_a_hint() {
+    let r = check(
+        "x.json",
+        r#"{"module": "say", "data": {"text": "hi"},
+        "children": {"_": {"modul": "hangup"}}}"#,
+    );
+    assert_eq!(at(&r, "children._.module").message, "required");
+    let typo = at(&r, "children._.modul");
+    assert_eq!(typo.hint.as_deref(), Some("did you mean \"module\"?"));
+    let out = r.render();
+    assert!(
+        out.contains("x.json: children._.module: error: required"),
+        "{out}"
+    );
+    assert!(out.contains("  hint: did you mean \"module\"?"), "{out}");
+    assert!(!r.passes(false));
+}
+
+#[test]
+fn misspelt_data_fields_get_the_module_s_own_names() {
+    let r = check(
+        "x.json",
+        r#"{"module": "record_caller",
+        "data": {"url": "http://rec.example.com/", "time_limt": 5, "Beep": false}}"#,
+    );
+    assert_eq!(r.errors(), 0);
+    let p = at(&r, "data.time_limt");
+    assert_eq!(p.hint.as_deref(), Some("did you mean \"time_limit\"?"));
+    assert!(p.message.contains("record_caller field"), "{}", p.message);
+    assert_eq!(
+        at(&r, "data.Beep").hint.as_deref(),
+        Some("did you mean \"beep\"?")
+    );
+    assert!(r.passes(false) && !r.passes(true));
+}
+
+#[test]
+fn server_errors_keep_the_validator_s_path() {
+    let r = check_bytes(
+        "bad.json",
+        include_bytes!("../../fixtures/flows/bad-time-limit.json"),
+    );
+    let p = at(&r, "children._.data.time_limit");
+    assert_eq!(p.severity, Severity::Error);
+    assert!(p.message.contains("\"abc\""), "{}", p.message);
+    let r = check("x.json", r#"{"module": "sya", "data": {}}"#);
+    assert!(at(&r, "module").message.contains("did you mean \"say\""));
+}
+
+#[test]
+fn syntax_errors_are_located_by_line_and_column() {
+    let r = check(
+        "x.json",
+        "{\n  \"module\": \"say\",\n  \"data\": {\"text\": \"hi\",}\n}",
+    );
+    assert_eq!(r.problems.len(), 1, "{:#?}", r.problems);
+    let p = &r.problems[0];
+    assert!(p.location.starts_with("3:"), "{}", p.location);
+    assert!(!p.message.contains(" at line "), "{}", p.message);
+    let r = check("x.json", "  \n");
+    assert_eq!(r.problems[0].message, "empty document");
+}
+
+#[test]
+fn wrapper_keys_are_checked_too() {
+    let r = check(
+        "doc.json",
+        r#"{"name": "main", "numbrs": ["3004"],
+        "flow": {"module": "hangup", "data": {"cuase": "USER_BUSY"}}}"#,
+    );
+    assert_eq!(
+        at(&r, "numbrs").hint.as_deref(),
+        Some("did you mean \"numbers\"?")
+    );
+    assert_eq!(
+        at(&r, "flow.data.cuase").hint.as_deref(),
+        Some("did you mean \"cause\"?")
+    );
+    assert_eq!(r.nodes, 1);
+}
+
+#[test]
+fn far_off_names_get_no_hint() {
+    let r = check(
+        "x.json",
+        r#"{"module": "answer", "colour": "blue", "id": 1}"#,
+    );
+    assert_eq!(at(&r, "colour").hint, None);
+    assert_eq!(at(&r, "id").hint, None);
+}
+
+#[test]
+fn the_format_comes_from_the_extension_then_the_first_byte() {
+    let r = check("flow.xml", "{}");
+    assert_eq!(r.kind, DocKind::Twiml);
+    assert!(!r.passes(false));
+    assert_eq!(check("-", " <Response/>").kind, DocKind::Twiml);
+    let r = check("notes.txt", "hello");
+    assert_eq!(r.kind, DocKind::Unknown);
+    assert!(r.problems[0].message.contains("cannot tell the format"));
+}
+
+#[test]
+fn every_module_has_its_fields_listed() {
+    for name in Module::NAMES {
+        assert!(
+            MODULE_FIELDS.iter().any(|(m, _)| *m == name),
+            "module {name} is missing from MODULE_FIELDS"
+        );
+    }
+}
+
+#[test]
+fn hostile_documents_cost_little() {
+    let deep = "[".repeat(100_000);
+    let r = check("x.json", &deep);
+    assert_eq!(r.errors(), 1);
+    let mut nested = String::new();
+    for _ in 0..120 {
+        nested.push_str(r#"{"module":"answer","children":{"_":"#);
+    }
+    nested.push_str(r#"{"module":"answer"}"#);
+    nested.push_str(&"}}".repeat(120));
+    let r = check("x.json", &nested);
+    assert!(r.errors() >= 1, "deeper than the server allows");
+}
