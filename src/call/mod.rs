@@ -4,6 +4,7 @@
 mod modules;
 mod runner;
 pub mod session;
+mod twiml;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

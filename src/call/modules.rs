@@ -45,7 +45,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     }
 
     /// Media needs an answered channel; answers once, before the first prompt.
-    async fn ensure_answered(&mut self) -> Result<bool, SessionError> {
+    pub(super) async fn ensure_answered(&mut self) -> Result<bool, SessionError> {
         if !self.answered {
             if let Step::Over = self.answer().await? {
                 return Ok(false);
@@ -56,7 +56,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
 
     /// Sets a channel variable without any expansion (`uuid_setvar`, not the `set` app,
     /// which expands its value again). The value is made one line.
-    async fn setvar(&mut self, name: &str, value: &str) -> Result<(), SessionError> {
+    pub(super) async fn setvar(&mut self, name: &str, value: &str) -> Result<(), SessionError> {
         if self.session.state.is_over() {
             return Ok(());
         }
@@ -72,12 +72,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
 
     pub(super) async fn say(&mut self, say: Say) -> Result<Step, SessionError> {
         let Some(say_type) = say.say_type else {
-            let tts = Tts {
-                text: say.text,
-                voice: None,
-                language: Some(say.language),
-                engine: None,
-            };
+            let mut tts = Tts::text(say.text);
+            tts.language = Some(say.language);
             return self.tts(tts).await;
         };
         if !self.ensure_answered().await? {
@@ -99,16 +95,43 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         if !self.ensure_answered().await? {
             return Ok(Step::Over);
         }
-        let media = &self.engine.config.media;
+        let arg = self.speak_arg(&tts);
+        // Repeats are separate executes: each waits for its own EXECUTE_COMPLETE.
+        for _ in 0..tts.loops.max(1) {
+            if let AppOutcome::HungUp = self
+                .session
+                .execute("speak", Some(arg.clone()), None)
+                .await?
+            {
+                return Ok(Step::Over);
+            }
+        }
+        Ok(Step::Child(None))
+    }
+
+    /// `engine|voice|text`; engine and voice default from the config, and voice names of
+    /// `[twiml] voices` (Twilio's `man`, `woman`, `alice`) are mapped to the engine's voices.
+    pub(super) fn speak_arg(&self, tts: &Tts) -> String {
+        let config = &self.engine.config;
         let engine = tts
             .engine
-            .map_or_else(|| media.tts_engine.clone(), |e| e.to_string());
+            .as_ref()
+            .map_or(&*config.media.tts_engine, |e| e.as_str());
         let voice = tts
             .voice
-            .map_or_else(|| media.tts_voice.clone(), |v| v.to_string());
+            .as_ref()
+            .map_or(&*config.media.tts_voice, |v| config.twiml.voice(v.as_str()));
         // speak splits on `|` into at most three parts, so the text keeps its own pipes.
-        let arg = format!("{engine}|{voice}|{}", tts.text);
-        self.app("speak", Some(arg)).await
+        format!("{engine}|{voice}|{}", tts.text)
+    }
+
+    /// The `playback` argument of a play id.
+    pub(super) fn play_source(&self, id: &PlayId) -> String {
+        match id {
+            PlayId::Url(url) => format!("http_cache://{url}"),
+            PlayId::Path(p) | PlayId::Stream(p) => p.to_string(),
+            PlayId::Media(id) => format!("{}/{id}", self.engine.config.media.media_dir),
+        }
     }
 
     pub(super) async fn play(&mut self, play: Play) -> Result<Step, SessionError> {
@@ -119,11 +142,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             let keys: String = keys.chars().collect();
             self.setvar("playback_terminators", &keys).await?;
         }
-        let source = match &play.id {
-            PlayId::Url(url) => format!("http_cache://{url}"),
-            PlayId::Path(p) | PlayId::Stream(p) => p.to_string(),
-            PlayId::Media(id) => format!("{}/{id}", self.engine.config.media.media_dir),
-        };
+        let source = self.play_source(&play.id);
         if play.endless {
             return self.app("endless_playback", Some(source)).await;
         }
@@ -200,7 +219,22 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         Ok(Step::Child(Some(digits)))
     }
 
+    /// A `pivot` node: a request with the digits collected so far.
     pub(super) async fn pivot(&mut self, req: PivotRequest) -> Result<Step, SessionError> {
+        let extra = TwimlExtra {
+            digits: self.digits.values().next_back().cloned(),
+            ..TwimlExtra::default()
+        };
+        self.request(req, extra).await
+    }
+
+    /// One request to a web app and the flow it answers (or the failback). `extra` is what a
+    /// TwiML request adds (digits, recording, dial status).
+    pub(super) async fn request(
+        &mut self,
+        req: PivotRequest,
+        extra: TwimlExtra,
+    ) -> Result<Step, SessionError> {
         let engine = self.engine;
         if self.summary.requests >= engine.config.http.max_requests_per_call {
             let msg = format!(
@@ -209,70 +243,79 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             );
             return self.failback(&req, "request_limit", &msg).await;
         }
+        let Some(spec) = self.prepare(&req, &extra) else {
+            return Ok(Step::Over);
+        };
+        let fetched = self.session.listen_while(engine.http.fetch(&spec)).await?;
+        let Some(result) = fetched else {
+            if req.debug {
+                self.debug(Entry::Error {
+                    kind: "hangup".into(),
+                    message: "the call ended before the web app answered".into(),
+                });
+            }
+            return Ok(Step::Over);
+        };
+        let resp = match result {
+            Ok(resp) => resp,
+            Err(e) => {
+                if let (true, Some(resp)) = (req.debug, e.response()) {
+                    self.debug_response(resp);
+                }
+                return self.failback(&req, e.kind(), &e.to_string()).await;
+            }
+        };
+        self.note_response(&req, &resp);
+        match translate(&resp, &req.voice_url, &engine.flow_limits) {
+            Ok(flow) => {
+                // A TwiML document's own requests are made like the one that fetched it.
+                self.twiml_base = Some(req);
+                Ok(Step::Flow(Box::new(flow)))
+            }
+            Err(e) => self.failback(&req, e.kind(), &e.to_string()).await,
+        }
+    }
+
+    /// Counts the request, builds it with the parameters of its format, logs it; None when
+    /// the call's facts are unknown (the call was never routed).
+    pub(super) fn prepare(
+        &mut self,
+        req: &PivotRequest,
+        extra: &TwimlExtra,
+    ) -> Option<RequestSpec> {
         self.summary.requests += 1;
-        engine.stats.requests.fetch_add(1, Ordering::Relaxed);
+        self.engine.stats.requests.fetch_add(1, Ordering::Relaxed);
         if req.cdr_url.is_some() {
             self.cdr_url = req.cdr_url.clone();
         }
-        let Some(info) = self.info.as_ref() else {
-            return Ok(Step::Over);
-        };
+        let info = self.info.as_ref()?;
         let params = match req.req_format {
             ReqFormat::Piston => piston_params(info, &self.digits),
-            ReqFormat::Twiml => twiml_params(
-                info,
-                &TwimlExtra {
-                    digits: self.digits.values().next_back().cloned(),
-                    ..TwimlExtra::default()
-                },
-            ),
+            ReqFormat::Twiml => twiml_params(info, extra),
         };
         self.digits.clear();
-        let spec = build_request(&req, &params);
+        let spec = build_request(req, &params);
         self.session
             .note(&format!("request: {:?} {}", spec.method, spec.url));
         if req.debug {
             self.debug_request(&spec);
         }
-        let fetched = self.session.listen_while(engine.http.fetch(&spec)).await?;
-        let result = match fetched {
-            None => {
-                if req.debug {
-                    self.debug(Entry::Error {
-                        kind: "hangup".into(),
-                        message: "the call ended before the web app answered".into(),
-                    });
-                }
-                return Ok(Step::Over);
-            }
-            Some(r) => r,
-        };
-        match result {
-            Ok(resp) => {
-                self.session.note(&format!(
-                    "response: {} ({} bytes)",
-                    resp.status,
-                    resp.body.len()
-                ));
-                if req.debug {
-                    self.debug_response(&resp);
-                }
-                match translate(&resp, &engine.flow_limits) {
-                    Ok(flow) => Ok(Step::Flow(Box::new(flow))),
-                    Err(e) => self.failback(&req, e.kind(), &e.to_string()).await,
-                }
-            }
-            Err(e) => {
-                if let (true, Some(resp)) = (req.debug, e.response()) {
-                    self.debug_response(resp);
-                }
-                self.failback(&req, e.kind(), &e.to_string()).await
-            }
+        Some(spec)
+    }
+
+    pub(super) fn note_response(&mut self, req: &PivotRequest, resp: &Response) {
+        self.session.note(&format!(
+            "response: {} ({} bytes)",
+            resp.status,
+            resp.body.len()
+        ));
+        if req.debug {
+            self.debug_response(resp);
         }
     }
 
     /// Logs the failure, records it, tells the channel (`pivot_failure`) and takes `_`.
-    async fn failback(
+    pub(super) async fn failback(
         &mut self,
         req: &PivotRequest,
         kind: &str,
@@ -293,7 +336,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         Ok(Step::Failback)
     }
 
-    fn debug(&self, entry: Entry) {
+    pub(super) fn debug(&self, entry: Entry) {
         if let Some(sink) = &self.engine.debug {
             sink.record(DebugRecord {
                 call_id: self.call_id.clone(),
@@ -314,7 +357,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         });
     }
 
-    fn debug_response(&self, resp: &Response) {
+    pub(super) fn debug_response(&self, resp: &Response) {
         self.debug(Entry::ResponseBody {
             resp_body: String::from_utf8_lossy(&resp.body).into_owned(),
         });
@@ -326,7 +369,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
 
     /// Uploads a recording: FreeSWITCH PUTs it with mod_http_cache's `http_put` (the file is
     /// on its host); a POST is done by pivot itself, which must be able to read the file.
-    pub(super) async fn upload(&mut self, up: OwedUpload) {
+    /// True when the upload succeeded.
+    pub(super) async fn upload(&mut self, up: OwedUpload) -> bool {
         let result = if up.post {
             self.post_file(&up).await
         } else if self.session.state.closed {
@@ -346,6 +390,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         self.session
             .note(&format!("upload: {} -> {result}", up.url));
         self.summary.uploads.push(format!("{} -> {result}", up.url));
+        result.starts_with("+OK")
     }
 
     async fn post_file(&self, up: &OwedUpload) -> String {
@@ -404,7 +449,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
 }
 
 /// `<url>/<name>`, keeping the base URL's query string.
-fn upload_url(base: &HttpUrl, name: &str) -> HttpUrl {
+pub(super) fn upload_url(base: &HttpUrl, name: &str) -> HttpUrl {
     let mut url = base.as_url().clone();
     if let Ok(mut segments) = url.path_segments_mut() {
         segments.pop_if_empty().push(name);
