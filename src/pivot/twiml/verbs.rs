@@ -437,8 +437,12 @@ impl<'a> Verbs<'a> {
         })
     }
 
+    /// A URL attribute; an empty one counts as not given.
     fn url_attr(&self, el: &Element, name: &str) -> Result<Option<HttpUrl>, FlowError> {
-        self.opt(el, name, |v| self.resolve(v))
+        match self.attr(el, name) {
+            Some(v) if v.trim().is_empty() => Ok(None),
+            _ => self.opt(el, name, |v| self.resolve(v)),
+        }
     }
 
     fn url_text(&self, el: &Element) -> Result<HttpUrl, FlowError> {
