@@ -7,3 +7,4 @@ mod api;
 mod calls;
 mod debug_log;
 mod esl_captures;
+mod twiml;
