@@ -707,3 +707,25 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn messages_read_well() {
+    let cases = [
+        (
+            "<Response>\n<Say>x</Play></Response>",
+            "line 2, column 7: malformed XML: ill-formed document: expected `</Say>`, but `</Play>` was found",
+        ),
+        (
+            "<Response>\n\n    <Say voice=\"man\" rate=\"1\">x</Say></Response>",
+            "line 3, column 5: <Say> has an unknown attribute rate (known: voice, language, loop)",
+        ),
+        (
+            "<Response><Dance/></Response>",
+            "line 1, column 11: unknown verb <Dance> inside <Response>; pivot runs Say, Play, \
+             Pause, Gather, Record, Hangup, Reject, Redirect, Dial",
+        ),
+    ];
+    for (xml, expected) in cases {
+        assert_eq!(err(xml).to_string(), expected);
+    }
+}
