@@ -2,6 +2,7 @@
 //! call runs [`run_call`]; everything it needs that is shared between calls is in [`Engine`].
 
 mod modules;
+mod request;
 mod runner;
 pub mod session;
 mod twiml;

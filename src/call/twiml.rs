@@ -21,24 +21,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             return Ok(Step::Over);
         }
         self.session.clear_dtmf();
-        'prompts: for prompt in &g.prompts {
-            let (app, arg, loops) = match prompt {
-                Prompt::Tts(t) => ("speak", self.speak_arg(t), t.loops),
-                Prompt::Play(p) => ("playback", self.play_source(&p.id), p.loop_count),
-                Prompt::Pause(d) => ("sleep", d.as_millis().to_string(), 1),
-            };
-            for _ in 0..loops.max(1) {
-                let outcome = self
-                    .session
-                    .execute_until_dtmf(app, Some(arg.clone()), None, &self.call_id)
-                    .await?;
-                if let AppOutcome::HungUp = outcome {
-                    return Ok(Step::Over);
-                }
-                if self.session.has_dtmf() {
-                    break 'prompts;
-                }
-            }
+        if !self.play_prompts(&g.prompts).await? {
+            return Ok(Step::Over);
         }
         let mut digits = String::new();
         while digits.len() < g.max_digits() as usize {
@@ -63,36 +47,41 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             .await
     }
 
+    /// Plays the prompts until a key is pressed (the first key breaks the one playing and
+    /// skips the rest); false when the call ended.
+    async fn play_prompts(&mut self, prompts: &[Prompt]) -> Result<bool, SessionError> {
+        for prompt in prompts {
+            let (app, arg, loops) = match prompt {
+                Prompt::Tts(t) => ("speak", self.speak_arg(t), t.loops),
+                Prompt::Play(p) => ("playback", self.play_source(&p.id), p.loop_count),
+                Prompt::Pause(d) => ("sleep", d.as_millis().to_string(), 1),
+            };
+            // Repeats are separate executes, so a key stops them all.
+            for _ in 0..loops.max(1) {
+                let outcome = self
+                    .session
+                    .execute_until_dtmf(app, Some(arg.clone()), None, &self.call_id)
+                    .await?;
+                if let AppOutcome::HungUp = outcome {
+                    return Ok(false);
+                }
+                if self.session.has_dtmf() {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(true)
+    }
+
     /// A beep, `record <dir>/<call-id>.wav <maxLength> <thresh> <timeout>` ended by the
     /// finishing keys, the upload, then the action request. An empty recording goes on to
     /// the next verb (Twilio makes no request for it).
     pub(super) async fn twiml_record(&mut self, r: TwimlRecord) -> Result<Step, SessionError> {
-        if !self.ensure_answered().await? {
+        let Some((outcome, name, file)) = self.record_wav(&r).await? else {
             return Ok(Step::Over);
-        }
-        let keys: String = r.finish_on_key.chars().collect();
-        let keys = if keys.is_empty() { "none" } else { &keys };
-        self.setvar("playback_terminators", keys).await?;
-        if r.play_beep {
-            let beep = self.engine.config.media.beep.clone();
-            if let Step::Over = self.app("playback", Some(beep)).await? {
-                return Ok(Step::Over);
-            }
-        }
-        self.recordings += 1;
-        let name = match self.recordings {
-            1 => format!("{}.wav", self.call_id),
-            n => format!("{}-{n}.wav", self.call_id),
         };
-        let file = format!("{}/{name}", self.engine.config.media.recordings_dir);
-        // A silence threshold of 0 turns silence detection off (timeout="0").
-        let thresh = if r.timeout == 0 { 0 } else { 200 };
-        let arg = format!("{file} {} {thresh} {}", r.max_length, r.timeout);
-        let outcome = self.session.execute("record", Some(arg), None).await?;
-        let base = r
-            .upload_url
-            .as_ref()
-            .or(self.engine.config.twiml.recording_url.as_ref());
+        let base = r.upload_url.as_ref();
+        let base = base.or(self.engine.config.twiml.recording_url.as_ref());
         let upload = base.map(|b| OwedUpload {
             url: super::modules::upload_url(b, &name),
             file,
@@ -108,11 +97,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
                 let url = upload.as_ref().map(|u| u.url.clone());
                 let upload_index = self.owed.len();
                 self.owed.extend(upload);
-                self.owed_actions.push(OwedAction {
+                let owed = OwedAction {
                     req,
                     upload: url,
                     upload_index,
-                });
+                };
+                self.owed_actions.push(owed);
                 return Ok(Step::Over);
             }
         };
@@ -131,6 +121,37 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             ..TwimlExtra::default()
         };
         self.action(req, extra).await
+    }
+
+    /// Answer, terminators, beep and `record`; the outcome, the file's name and path. None
+    /// when the call ended before the recording started.
+    async fn record_wav(
+        &mut self,
+        r: &TwimlRecord,
+    ) -> Result<Option<(AppOutcome, String, String)>, SessionError> {
+        if !self.ensure_answered().await? {
+            return Ok(None);
+        }
+        let keys: String = r.finish_on_key.chars().collect();
+        let keys = if keys.is_empty() { "none" } else { &keys };
+        self.setvar("playback_terminators", keys).await?;
+        if r.play_beep {
+            let beep = self.engine.config.media.beep.clone();
+            if let Step::Over = self.app("playback", Some(beep)).await? {
+                return Ok(None);
+            }
+        }
+        self.recordings += 1;
+        let name = match self.recordings {
+            1 => format!("{}.wav", self.call_id),
+            n => format!("{}-{n}.wav", self.call_id),
+        };
+        let file = format!("{}/{name}", self.engine.config.media.recordings_dir);
+        // A silence threshold of 0 turns silence detection off (timeout="0").
+        let thresh = if r.timeout == 0 { 0 } else { 200 };
+        let arg = format!("{file} {} {thresh} {}", r.max_length, r.timeout);
+        let outcome = self.session.execute("record", Some(arg), None).await?;
+        Ok(Some((outcome, name, file)))
     }
 
     /// The action request of a recording the hangup ended; its answer is not run.

@@ -8,6 +8,7 @@
 //! quick-xml never fetches anything), only XML's predefined and numeric character
 //! references, at most [`MAX_ELEMENTS`] elements nested at most [`MAX_NESTING`] deep.
 
+mod attrs;
 mod verbs;
 
 #[cfg(test)]

@@ -1,17 +1,17 @@
 //! TwiML verbs → model nodes: each verb's attributes and text are checked (unknown verb or
 //! attribute, bad value: an error at the element's line and column) and turned into modules;
 //! the verb list becomes a chain of `_` children. Verbs after `<Hangup>`, `<Reject>` or
-//! `<Redirect>` are checked but never run, as in Twilio.
+//! `<Redirect>` are checked but never run, as in Twilio. Attribute and text reading is in
+//! `attrs`.
 
 use std::collections::BTreeMap;
-use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use super::{at, Element};
 use crate::callflow::{
-    CallerId, Dial, DialTarget, DtmfKeys, FlowError, FlowLimits, Gather, HangupCause, HttpMethod,
-    HttpUrl, InvalidValue, Module, Node, PhoneNumber, Play, PlayId, Prompt, ReasonPhrase, SipUri,
-    Text, Token, Tts, TwimlAction, TwimlRecord, DEFAULT_CHILD,
+    CallerId, Dial, DialTarget, DtmfKeys, FlowError, FlowLimits, Gather, HangupCause, Module, Node,
+    PhoneNumber, Play, PlayId, Prompt, ReasonPhrase, SipUri, Text, Token, Tts, TwimlAction,
+    TwimlRecord, DEFAULT_CHILD,
 };
 
 /// The verbs pivot runs.
@@ -44,9 +44,9 @@ const GENERIC_VOICES: [&str; 3] = ["man", "woman", "alice"];
 pub const MAX_LOOP: u32 = 1000;
 
 pub(super) struct Verbs<'a> {
-    text: &'a str,
-    base: &'a url::Url,
-    limits: &'a FlowLimits,
+    pub(super) text: &'a str,
+    pub(super) base: &'a url::Url,
+    pub(super) limits: &'a FlowLimits,
 }
 
 /// What one verb becomes: modules in order, and whether the document stops there.
@@ -60,7 +60,7 @@ impl<'a> Verbs<'a> {
         Verbs { text, base, limits }
     }
 
-    fn err(&self, pos: usize, msg: impl Into<String>) -> FlowError {
+    pub(super) fn err(&self, pos: usize, msg: impl Into<String>) -> FlowError {
         at(self.text, pos, msg)
     }
 
@@ -219,6 +219,26 @@ impl<'a> Verbs<'a> {
     fn dial(&self, el: &Element) -> Result<Dial, FlowError> {
         let names = ["action", "method", "timeout", "callerId", "timeLimit"];
         self.only_attrs(el, &names)?;
+        let targets = self.dial_targets(el)?;
+        let method = self.method(el)?;
+        let action = self
+            .url_attr(el, "action")?
+            .map(|url| TwimlAction { url, method });
+        let max_timeout = Dial::MAX_TIMEOUT.as_secs() as u32;
+        let timeout = self.uint(el, "timeout", 1..=max_timeout)?;
+        let max_limit = Dial::MAX_TIME_LIMIT.as_secs() as u32;
+        let time_limit = self.uint(el, "timeLimit", 1..=max_limit)?;
+        Ok(Dial {
+            targets,
+            action,
+            timeout: timeout.map_or(Dial::DEFAULT_TIMEOUT, secs),
+            caller_id: self.opt(el, "callerId", CallerId::new)?,
+            time_limit: time_limit.map(secs),
+        })
+    }
+
+    /// `<Number>` and `<Sip>` nouns, or a bare number as the text; not both, not none.
+    fn dial_targets(&self, el: &Element) -> Result<Vec<DialTarget>, FlowError> {
         let mut targets = Vec::new();
         for child in &el.children {
             self.empty_noun(child)?;
@@ -226,10 +246,7 @@ impl<'a> Verbs<'a> {
             let target = match child.name.as_str() {
                 "Number" => PhoneNumber::new(text).map(DialTarget::Number),
                 "Sip" => SipUri::new(text).map(DialTarget::Sip),
-                other => {
-                    let msg = unknown_verb(other, "<Dial>");
-                    return Err(self.err(child.pos, msg));
-                }
+                other => return Err(self.err(child.pos, unknown_verb(other, "<Dial>"))),
             };
             targets.push(target.map_err(|e| self.text_err(child, e))?);
         }
@@ -254,27 +271,7 @@ impl<'a> Verbs<'a> {
             let msg = format!("<Dial> may ring at most {} parties", Dial::MAX_TARGETS);
             return Err(self.err(el.pos, msg));
         }
-        let action = match self.url_attr(el, "action")? {
-            Some(url) => Some(TwimlAction {
-                url,
-                method: self.method(el)?,
-            }),
-            None => {
-                self.method(el)?;
-                None
-            }
-        };
-        let max_timeout = Dial::MAX_TIMEOUT.as_secs() as u32;
-        let timeout = self.uint(el, "timeout", 1..=max_timeout)?;
-        let max_limit = Dial::MAX_TIME_LIMIT.as_secs() as u32;
-        let time_limit = self.uint(el, "timeLimit", 1..=max_limit)?;
-        Ok(Dial {
-            targets,
-            action,
-            timeout: timeout.map_or(Dial::DEFAULT_TIMEOUT, secs),
-            caller_id: self.opt(el, "callerId", CallerId::new)?,
-            time_limit: time_limit.map(secs),
-        })
+        Ok(targets)
     }
 
     fn reject(&self, el: &Element) -> Result<Converted, FlowError> {
@@ -305,181 +302,6 @@ impl<'a> Verbs<'a> {
             url: self.url_text(el)?,
             method: self.method(el)?,
         })
-    }
-
-    // ---- attributes and text ----
-
-    fn attr<'e>(&self, el: &'e Element, name: &str) -> Option<&'e str> {
-        el.attrs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn attr_err(&self, el: &Element, name: &str, e: InvalidValue) -> FlowError {
-        self.err(el.pos, format!("<{}> attribute {name}: {}", el.name, e.0))
-    }
-
-    fn text_err(&self, el: &Element, e: InvalidValue) -> FlowError {
-        let pos = el.text_pos.unwrap_or(el.pos);
-        self.err(pos, format!("<{}>: {}", el.name, e.0))
-    }
-
-    fn only_attrs(&self, el: &Element, allowed: &[&str]) -> Result<(), FlowError> {
-        for (key, _) in &el.attrs {
-            if !allowed.contains(&key.as_str()) {
-                let known = if allowed.is_empty() {
-                    "it takes none".to_string()
-                } else {
-                    format!("known: {}", allowed.join(", "))
-                };
-                let msg = format!("<{}> has an unknown attribute {key} ({known})", el.name);
-                return Err(self.err(el.pos, msg));
-            }
-        }
-        Ok(())
-    }
-
-    fn no_text(&self, el: &Element) -> Result<(), FlowError> {
-        match el.text_pos {
-            Some(pos) => Err(self.err(pos, format!("<{}> cannot hold text", el.name))),
-            None => Ok(()),
-        }
-    }
-
-    fn no_children(&self, el: &Element) -> Result<(), FlowError> {
-        match el.children.first() {
-            Some(c) => {
-                let msg = format!("<{}> is not allowed inside <{}>", c.name, el.name);
-                Err(self.err(c.pos, msg))
-            }
-            None => Ok(()),
-        }
-    }
-
-    fn empty(&self, el: &Element, allowed: &[&str]) -> Result<(), FlowError> {
-        self.only_attrs(el, allowed)?;
-        self.no_children(el)?;
-        self.no_text(el)
-    }
-
-    fn empty_noun(&self, el: &Element) -> Result<(), FlowError> {
-        if matches!(el.name.as_str(), "Number" | "Sip") {
-            self.only_attrs(el, &[])?;
-            self.no_children(el)?;
-        }
-        Ok(())
-    }
-
-    fn opt<T>(
-        &self,
-        el: &Element,
-        name: &str,
-        parse: impl Fn(&str) -> Result<T, InvalidValue>,
-    ) -> Result<Option<T>, FlowError> {
-        self.attr(el, name)
-            .map(|v| parse(v).map_err(|e| self.attr_err(el, name, e)))
-            .transpose()
-    }
-
-    fn uint(
-        &self,
-        el: &Element,
-        name: &str,
-        range: RangeInclusive<u32>,
-    ) -> Result<Option<u32>, FlowError> {
-        self.opt(el, name, |v| {
-            let n: u32 = v.trim().parse().map_err(|_| {
-                InvalidValue(format!(
-                    "expected a whole number, got {}",
-                    crate::callflow::value::preview(v)
-                ))
-            })?;
-            if !range.contains(&n) {
-                return Err(InvalidValue(format!(
-                    "expected {} to {}, got {n}",
-                    range.start(),
-                    range.end()
-                )));
-            }
-            Ok(n)
-        })
-    }
-
-    fn bool(&self, el: &Element, name: &str) -> Result<Option<bool>, FlowError> {
-        self.opt(el, name, |v| match v.trim().to_ascii_lowercase().as_str() {
-            "true" => Ok(true),
-            "false" => Ok(false),
-            _ => Err(InvalidValue(format!(
-                "expected true or false, got {}",
-                crate::callflow::value::preview(v)
-            ))),
-        })
-    }
-
-    /// `method`: GET or POST (any case); TwiML's default is POST.
-    fn method(&self, el: &Element) -> Result<HttpMethod, FlowError> {
-        Ok(self
-            .opt(el, "method", HttpMethod::parse)?
-            .unwrap_or(HttpMethod::Post))
-    }
-
-    /// `action` resolved against the document's URL; by default the document's URL itself.
-    fn action(&self, el: &Element) -> Result<TwimlAction, FlowError> {
-        let url = match self.url_attr(el, "action")? {
-            Some(url) => url,
-            None => HttpUrl::from_url(self.base.clone())
-                .map_err(|e| self.err(el.pos, format!("the document URL: {}", e.0)))?,
-        };
-        Ok(TwimlAction {
-            url,
-            method: self.method(el)?,
-        })
-    }
-
-    /// A URL attribute; an empty one counts as not given.
-    fn url_attr(&self, el: &Element, name: &str) -> Result<Option<HttpUrl>, FlowError> {
-        match self.attr(el, name) {
-            Some(v) if v.trim().is_empty() => Ok(None),
-            _ => self.opt(el, name, |v| self.resolve(v)),
-        }
-    }
-
-    fn url_text(&self, el: &Element) -> Result<HttpUrl, FlowError> {
-        self.resolve(el.text.trim())
-            .map_err(|e| self.text_err(el, e))
-    }
-
-    /// RFC 3986 reference resolution against the document's URL; the result must be an
-    /// http(s) URL without spaces or control characters.
-    fn resolve(&self, s: &str) -> Result<HttpUrl, InvalidValue> {
-        if s.is_empty() {
-            return Err(InvalidValue("a URL is required".into()));
-        }
-        if s.len() > HttpUrl::MAX_LEN {
-            return Err(InvalidValue(format!(
-                "URL longer than {} bytes",
-                HttpUrl::MAX_LEN
-            )));
-        }
-        if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err(InvalidValue(format!(
-                "URL must not contain spaces or control characters, got {}",
-                crate::callflow::value::preview(s)
-            )));
-        }
-        let url = self.base.join(s).map_err(|e| {
-            InvalidValue(format!(
-                "not a valid URL ({e}): {}",
-                crate::callflow::value::preview(s)
-            ))
-        })?;
-        HttpUrl::from_url(url)
-    }
-
-    fn loops(&self, el: &Element) -> Result<u32, FlowError> {
-        let n = self.uint(el, "loop", 0..=MAX_LOOP)?.unwrap_or(1);
-        Ok(if n == 0 { MAX_LOOP } else { n })
     }
 }
 
