@@ -613,3 +613,39 @@ async fn bad_document_from_an_action_hangs_up() {
     assert_eq!(t.hangup_cause(), Some("NORMAL_CLEARING"));
     pivot.stop().await;
 }
+
+/// Each recording of a call has its own file; a failed upload sends no `RecordingUrl`.
+#[tokio::test]
+async fn second_recording_has_its_own_file_and_a_failed_upload_sends_no_url() {
+    let uuid = "5f0c3a52-8d1e-4b7a-9c3f-2a6b1d0e4f71";
+    let web = WebApp::start().await;
+    let record = |action: &str| {
+        doc(&format!(
+            r#"<Record action="{action}" recordingUrl="/up" playBeep="false"/>"#
+        ))
+    };
+    web.script("/voice", [record("/one")]);
+    web.script("/one", [record("/two")]);
+    web.script(&format!("/up/{uuid}-2.wav"), [Reply::status(500)]);
+    web.script("/two", [doc("<Hangup/>")]);
+    let pivot = Pivot::start().await;
+    let t = run(&pivot, twiml_call(&web.url("/voice")).uuid(uuid)).await;
+    t.assert_no_protocol_errors();
+    assert_eq!(
+        apps(&t),
+        [
+            app("record", &format!("/tmp/{uuid}.wav 3600 200 5")),
+            app("record", &format!("/tmp/{uuid}-2.wav 3600 200 5")),
+        ],
+        "{t}"
+    );
+    let one = &web.requests_to("/one")[0];
+    assert_eq!(
+        param(one, "RecordingUrl"),
+        Some(web.url(&format!("/up/{uuid}.wav")))
+    );
+    let two = &web.requests_to("/two")[0];
+    assert_eq!(param(two, "RecordingUrl"), None, "the upload failed");
+    assert_eq!(param(two, "RecordingDuration").as_deref(), Some("3"));
+    pivot.stop().await;
+}
