@@ -21,6 +21,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             return Ok(Step::Over);
         }
         self.session.clear_dtmf();
+        if g.prompts.iter().any(|p| matches!(p, Prompt::Play(_))) {
+            // Only pivot's uuid_break stops a prompt: a terminator ending the playback by
+            // itself could leave the break pending for the next application.
+            self.setvar("playback_terminators", "none").await?;
+        }
         if !self.play_prompts(&g.prompts).await? {
             return Ok(Step::Over);
         }

@@ -225,6 +225,9 @@ async fn gather_ivr_across_three_documents() {
         ],
         "{t}"
     );
+    assert!(t
+        .vars_set
+        .contains(&("playback_terminators".to_string(), "none".to_string())));
     let breaks: Vec<_> = t
         .api
         .iter()
