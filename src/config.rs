@@ -37,6 +37,7 @@ pub struct Config {
     pub store: StoreSection,
     pub http: HttpConfig,
     pub media: MediaConfig,
+    pub twiml: TwimlConfig,
     pub accounts: Vec<AccountConfig>,
 }
 
@@ -87,6 +88,41 @@ pub struct MediaConfig {
     pub beep: String,
 }
 
+/// What TwiML documents need from the operator (`[twiml]`).
+#[derive(Debug, Clone)]
+pub struct TwimlConfig {
+    /// The `bridge` dial string of a `<Number>`: `{number}` is replaced by the number.
+    pub dial_number: String,
+    /// The `bridge` dial string of a `<Sip>`: `{uri}` is replaced by the URI without `sip:`.
+    pub dial_sip: String,
+    /// Where `<Record>` uploads when the document names no `recordingUrl`.
+    pub recording_url: Option<crate::callflow::HttpUrl>,
+    /// Twilio voice names (`man`, `woman`, `alice`) → voices of the configured TTS engine.
+    pub voices: std::collections::BTreeMap<String, String>,
+}
+
+impl TwimlConfig {
+    /// The FreeSWITCH voice for a voice name: its mapping, else the name itself.
+    pub fn voice<'a>(&'a self, name: &'a str) -> &'a str {
+        self.voices.get(name).map_or(name, String::as_str)
+    }
+}
+
+impl Default for TwimlConfig {
+    fn default() -> Self {
+        let voices = [("man", "kal"), ("woman", "slt"), ("alice", "slt")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        TwimlConfig {
+            dial_number: "sofia/gateway/carrier/{number}".into(),
+            dial_sip: "sofia/internal/{uri}".into(),
+            recording_url: None,
+            voices,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct AccountConfig {
     pub id: AccountId,
@@ -132,6 +168,7 @@ impl Default for Config {
                 media_dir: "/var/lib/pivot/media".into(),
                 beep: "tone_stream://%(250,0,800)".into(),
             },
+            twiml: TwimlConfig::default(),
             accounts: Vec::new(),
         }
     }
@@ -148,6 +185,7 @@ struct RawConfig {
     store: Option<RawStore>,
     http: Option<RawHttp>,
     media: Option<RawMedia>,
+    twiml: Option<RawTwiml>,
     #[serde(default)]
     accounts: Vec<RawAccount>,
 }
@@ -196,6 +234,15 @@ struct RawMedia {
     recordings_dir: Option<String>,
     media_dir: Option<String>,
     beep: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTwiml {
+    dial_number: Option<String>,
+    dial_sip: Option<String>,
+    recording_url: Option<String>,
+    voices: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -284,6 +331,9 @@ impl Config {
             v.path_text("media.media_dir", &c.media.media_dir)?;
             v.path_text("media.beep", &c.media.beep)?;
         }
+        if let Some(t) = raw.twiml {
+            v.twiml(&mut c.twiml, t)?;
+        }
         for (i, a) in raw.accounts.into_iter().enumerate() {
             let key = format!("accounts[{i}]");
             let id = v.account(&format!("{key}.id"), &a.id)?;
@@ -349,6 +399,42 @@ impl Validator<'_> {
         } else {
             Err(self.err(key, "use letters, digits, `_`, `.` or `-` only"))
         }
+    }
+
+    fn twiml(&self, c: &mut TwimlConfig, t: RawTwiml) -> Result<(), ConfigError> {
+        set(&mut c.dial_number, t.dial_number);
+        set(&mut c.dial_sip, t.dial_sip);
+        self.dial_template("twiml.dial_number", &c.dial_number, "{number}")?;
+        self.dial_template("twiml.dial_sip", &c.dial_sip, "{uri}")?;
+        if let Some(u) = t.recording_url {
+            let url = crate::callflow::HttpUrl::new(&u)
+                .map_err(|e| self.err("twiml.recording_url", &e.to_string()))?;
+            c.recording_url = Some(url);
+        }
+        if let Some(voices) = t.voices {
+            for (name, voice) in &voices {
+                self.word(&format!("twiml.voices.{name}"), voice)?;
+            }
+            c.voices = voices;
+        }
+        Ok(())
+    }
+
+    /// A dial string template: one `slot`, and nothing that could expand a variable or
+    /// split the dial string (`$`, `,`, `|`, spaces, control characters).
+    fn dial_template(&self, key: &str, s: &str, slot: &str) -> Result<(), ConfigError> {
+        if s.matches(slot).count() != 1 {
+            return Err(self.err(key, &format!("must contain `{slot}` exactly once")));
+        }
+        if s.chars()
+            .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '$' | ',' | '|'))
+        {
+            return Err(self.err(
+                key,
+                "must not contain spaces, `$`, `,`, `|` or control characters",
+            ));
+        }
+        Ok(())
     }
 
     fn path_text(&self, key: &str, s: &str) -> Result<(), ConfigError> {
@@ -431,6 +517,37 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("default_account") && e.contains("32 hex"), "{e}");
+    }
+
+    #[test]
+    fn twiml_section_is_read_and_checked() {
+        let c = parse(
+            "[twiml]\ndial_number = \"sofia/gateway/gw1/{number}\"\n\
+             recording_url = \"https://rec.example.com/vm\"\nvoices = { man = \"rms\" }\n",
+        )
+        .unwrap();
+        assert_eq!(c.twiml.dial_number, "sofia/gateway/gw1/{number}");
+        assert_eq!(c.twiml.dial_sip, "sofia/internal/{uri}");
+        assert_eq!(c.twiml.voice("man"), "rms");
+        assert_eq!(
+            c.twiml.voice("woman"),
+            "woman",
+            "the table replaces the defaults"
+        );
+        assert!(c.twiml.recording_url.is_some());
+        assert_eq!(Config::default().twiml.voice("alice"), "slt");
+        for (text, key) in [
+            ("dial_number = \"sofia/gateway/gw1\"", "twiml.dial_number"),
+            ("dial_sip = \"a/{uri},b/{uri}\"", "twiml.dial_sip"),
+            ("dial_sip = \"a/${x}{uri}\"", "twiml.dial_sip"),
+            ("recording_url = \"ftp://x/y\"", "twiml.recording_url"),
+            ("voices = { man = \"a|b\" }", "twiml.voices.man"),
+        ] {
+            let e = parse(&format!("[twiml]\n{text}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! call runs [`run_call`]; everything it needs that is shared between calls is in [`Engine`].
 
 mod modules;
+mod request;
 mod runner;
 pub mod session;
+mod twiml;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -1,23 +1,19 @@
 //! What each module does on the call (contract section 5): the FreeSWITCH applications it
 //! runs and what it hands to the next step. Every argument goes through the one command
 //! encoder, as a length-delimited body, so no text from a web app can add a header or a
-//! command; `${...}` expansion is off on the channel (see `call::handshake`).
+//! command; `${...}` expansion is off on the channel (see `call::handshake`). Requests to
+//! web apps are in `request`, the TwiML-only modules in `twiml`.
 
-use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::callflow::{
-    CollectDtmf, HttpUrl, PivotRequest, Play, PlayId, RecordCaller, ReqFormat, Say, Tts,
-    UploadMethod,
+    CollectDtmf, DtmfKeys, HttpUrl, Play, PlayId, RecordCaller, Say, Tts, UploadMethod,
 };
 use crate::esl::Command;
-use crate::pivot::fetch::{build_request, RequestSpec, Response};
-use crate::pivot::params::{form_body, piston_params, twiml_params, ParamValue, TwimlExtra};
-use crate::pivot::translate;
-use crate::store::{DebugRecord, Entry};
+use crate::pivot::params::{form_body, piston_params, ParamValue};
 
 use super::runner::{CallRun, OwedUpload, Step};
 use super::session::{AppOutcome, SessionError};
@@ -46,7 +42,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     }
 
     /// Media needs an answered channel; answers once, before the first prompt.
-    async fn ensure_answered(&mut self) -> Result<bool, SessionError> {
+    pub(super) async fn ensure_answered(&mut self) -> Result<bool, SessionError> {
         if !self.answered {
             if let Step::Over = self.answer().await? {
                 return Ok(false);
@@ -57,7 +53,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
 
     /// Sets a channel variable without any expansion (`uuid_setvar`, not the `set` app,
     /// which expands its value again). The value is made one line.
-    async fn setvar(&mut self, name: &str, value: &str) -> Result<(), SessionError> {
+    pub(super) async fn setvar(&mut self, name: &str, value: &str) -> Result<(), SessionError> {
         if self.session.state.is_over() {
             return Ok(());
         }
@@ -73,12 +69,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
 
     pub(super) async fn say(&mut self, say: Say) -> Result<Step, SessionError> {
         let Some(say_type) = say.say_type else {
-            let tts = Tts {
-                text: say.text,
-                voice: None,
-                language: Some(say.language),
-                engine: None,
-            };
+            let mut tts = Tts::text(say.text);
+            tts.language = Some(say.language);
             return self.tts(tts).await;
         };
         if !self.ensure_answered().await? {
@@ -100,16 +92,43 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         if !self.ensure_answered().await? {
             return Ok(Step::Over);
         }
-        let media = &self.engine.config.media;
+        let arg = self.speak_arg(&tts);
+        // Repeats are separate executes: each waits for its own EXECUTE_COMPLETE.
+        for _ in 0..tts.loops.max(1) {
+            if let AppOutcome::HungUp = self
+                .session
+                .execute("speak", Some(arg.clone()), None)
+                .await?
+            {
+                return Ok(Step::Over);
+            }
+        }
+        Ok(Step::Child(None))
+    }
+
+    /// `engine|voice|text`; engine and voice default from the config, and voice names of
+    /// `[twiml] voices` (Twilio's `man`, `woman`, `alice`) are mapped to the engine's voices.
+    pub(super) fn speak_arg(&self, tts: &Tts) -> String {
+        let config = &self.engine.config;
         let engine = tts
             .engine
-            .map_or_else(|| media.tts_engine.clone(), |e| e.to_string());
+            .as_ref()
+            .map_or(&*config.media.tts_engine, |e| e.as_str());
         let voice = tts
             .voice
-            .map_or_else(|| media.tts_voice.clone(), |v| v.to_string());
+            .as_ref()
+            .map_or(&*config.media.tts_voice, |v| config.twiml.voice(v.as_str()));
         // speak splits on `|` into at most three parts, so the text keeps its own pipes.
-        let arg = format!("{engine}|{voice}|{}", tts.text);
-        self.app("speak", Some(arg)).await
+        format!("{engine}|{voice}|{}", tts.text)
+    }
+
+    /// The `playback` argument of a play id.
+    pub(super) fn play_source(&self, id: &PlayId) -> String {
+        match id {
+            PlayId::Url(url) => format!("http_cache://{}", fs_url(url)),
+            PlayId::Path(p) | PlayId::Stream(p) => p.to_string(),
+            PlayId::Media(id) => format!("{}/{id}", self.engine.config.media.media_dir),
+        }
     }
 
     pub(super) async fn play(&mut self, play: Play) -> Result<Step, SessionError> {
@@ -120,11 +139,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             let keys: String = keys.chars().collect();
             self.setvar("playback_terminators", &keys).await?;
         }
-        let source = match &play.id {
-            PlayId::Url(url) => format!("http_cache://{}", fs_url(url)),
-            PlayId::Path(p) | PlayId::Stream(p) => p.to_string(),
-            PlayId::Media(id) => format!("{}/{id}", self.engine.config.media.media_dir),
-        };
+        let source = self.play_source(&play.id);
         if play.endless {
             return self.app("endless_playback", Some(source)).await;
         }
@@ -174,23 +189,43 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         }
     }
 
-    pub(super) async fn collect_dtmf(&mut self, c: CollectDtmf) -> Result<Step, SessionError> {
+    /// Reads up to `max` keys: `first` to wait for the first, `next` between keys, a
+    /// terminator ends it (and is not kept). Keys already buffered count.
+    pub(super) async fn read_digits(
+        &mut self,
+        name: &str,
+        max: u32,
+        (first, next): (Duration, Duration),
+        terminators: &DtmfKeys,
+    ) -> Result<String, SessionError> {
+        // The simulator presses its scripted keys when it sees this note.
+        self.session
+            .note(&format!("{COLLECT_NOTE} ({name}, up to {max})"));
         let mut digits = String::new();
-        let mut wait = c.timeout;
-        self.session.note(&format!(
-            "{COLLECT_NOTE} ({}, up to {})",
-            c.collection_name, c.max_digits
-        ));
-        while digits.len() < c.max_digits as usize {
+        let mut wait = first;
+        while digits.len() < max as usize {
             match self.session.next_digit(wait).await? {
-                Some(d) if c.terminators.contains(d) => break,
+                Some(d) if terminators.contains(d) => break,
                 Some(d) => {
                     digits.push(d);
-                    wait = c.interdigit_timeout;
+                    wait = next;
                 }
                 None => break,
             }
         }
+        Ok(digits)
+    }
+
+    pub(super) async fn collect_dtmf(&mut self, c: CollectDtmf) -> Result<Step, SessionError> {
+        let timeouts = (c.timeout, c.interdigit_timeout);
+        let digits = self
+            .read_digits(
+                c.collection_name.as_str(),
+                c.max_digits,
+                timeouts,
+                &c.terminators,
+            )
+            .await?;
         if self.session.state.is_over() {
             return Ok(Step::Over);
         }
@@ -205,136 +240,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         Ok(Step::Child(Some(digits)))
     }
 
-    pub(super) async fn pivot(&mut self, req: PivotRequest) -> Result<Step, SessionError> {
-        let engine = self.engine;
-        if self.summary.requests >= engine.config.http.max_requests_per_call {
-            let msg = format!(
-                "this call already made {} requests (http.max_requests_per_call)",
-                self.summary.requests
-            );
-            return self.failback(&req, "request_limit", &msg).await;
-        }
-        self.summary.requests += 1;
-        engine.stats.requests.fetch_add(1, Ordering::Relaxed);
-        if req.cdr_url.is_some() {
-            self.cdr_url = req.cdr_url.clone();
-        }
-        let Some(info) = self.info.as_ref() else {
-            return Ok(Step::Over);
-        };
-        let params = match req.req_format {
-            ReqFormat::Piston => piston_params(info, &self.digits),
-            ReqFormat::Twiml => twiml_params(
-                info,
-                &TwimlExtra {
-                    digits: self.digits.values().next_back().cloned(),
-                    ..TwimlExtra::default()
-                },
-            ),
-        };
-        self.digits.clear();
-        let spec = build_request(&req, &params);
-        self.session
-            .note(&format!("request: {:?} {}", spec.method, spec.url));
-        if req.debug {
-            self.debug_request(&spec);
-        }
-        let started = std::time::Instant::now();
-        let fetched = self.session.listen_while(engine.http.fetch(&spec)).await?;
-        engine.stats.request_latency.observe(started.elapsed());
-        let result = match fetched {
-            None => {
-                if req.debug {
-                    self.debug(Entry::Error {
-                        kind: "hangup".into(),
-                        message: "the call ended before the web app answered".into(),
-                    });
-                }
-                return Ok(Step::Over);
-            }
-            Some(r) => r,
-        };
-        match result {
-            Ok(resp) => {
-                self.session.note(&format!(
-                    "response: {} ({} bytes)",
-                    resp.status,
-                    resp.body.len()
-                ));
-                if req.debug {
-                    self.debug_response(&resp);
-                }
-                match translate(&resp, &engine.flow_limits) {
-                    Ok(flow) => Ok(Step::Flow(Box::new(flow))),
-                    Err(e) => self.failback(&req, e.kind(), &e.to_string()).await,
-                }
-            }
-            Err(e) => {
-                if let (true, Some(resp)) = (req.debug, e.response()) {
-                    self.debug_response(resp);
-                }
-                self.failback(&req, e.kind(), &e.to_string()).await
-            }
-        }
-    }
-
-    /// Logs the failure, records it, tells the channel (`pivot_failure`) and takes `_`.
-    async fn failback(
-        &mut self,
-        req: &PivotRequest,
-        kind: &str,
-        message: &str,
-    ) -> Result<Step, SessionError> {
-        self.engine.stats.failbacks.fetch_add(1, Ordering::Relaxed);
-        self.engine.stats.failbacks_by_cause.inc(kind);
-        tracing::warn!(kind, error = %message, url = %req.voice_url, "web app request failed: taking the failback");
-        self.session.note(&format!("failback: {kind}: {message}"));
-        self.summary.failures.push(format!("{kind}: {message}"));
-        if req.debug {
-            self.debug(Entry::Error {
-                kind: kind.into(),
-                message: message.into(),
-            });
-        }
-        self.setvar("pivot_failure", &format!("{kind}: {message}"))
-            .await?;
-        Ok(Step::Failback)
-    }
-
-    fn debug(&self, entry: Entry) {
-        if let Some(sink) = &self.engine.debug {
-            sink.record(DebugRecord {
-                call_id: self.call_id.clone(),
-                account_id: self.account.to_string(),
-                iteration: self.summary.requests,
-                created: SystemTime::now(),
-                entry,
-            });
-        }
-    }
-
-    fn debug_request(&self, spec: &RequestSpec) {
-        self.debug(Entry::Request {
-            method: format!("{:?}", spec.method).to_ascii_lowercase(),
-            uri: spec.url.to_string(),
-            req_headers: spec.headers.clone(),
-            req_body: spec.body.clone(),
-        });
-    }
-
-    fn debug_response(&self, resp: &Response) {
-        self.debug(Entry::ResponseBody {
-            resp_body: String::from_utf8_lossy(&resp.body).into_owned(),
-        });
-        self.debug(Entry::ResponseHead {
-            status_code: resp.status,
-            headers: resp.headers.clone(),
-        });
-    }
-
     /// Uploads a recording: FreeSWITCH PUTs it with mod_http_cache's `http_put` (the file is
     /// on its host); a POST is done by pivot itself, which must be able to read the file.
-    pub(super) async fn upload(&mut self, up: OwedUpload) {
+    /// True when the upload succeeded.
+    pub(super) async fn upload(&mut self, up: OwedUpload) -> bool {
         let result = if up.post {
             self.post_file(&up).await
         } else if self.session.state.closed {
@@ -354,6 +263,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         self.session
             .note(&format!("upload: {} -> {result}", up.url));
         self.summary.uploads.push(format!("{} -> {result}", up.url));
+        result.starts_with("+OK")
     }
 
     async fn post_file(&self, up: &OwedUpload) -> String {
@@ -412,7 +322,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
 }
 
 /// `<url>/<name>`, keeping the base URL's query string.
-fn upload_url(base: &HttpUrl, name: &str) -> HttpUrl {
+pub(super) fn upload_url(base: &HttpUrl, name: &str) -> HttpUrl {
     let mut url = base.as_url().clone();
     if let Ok(mut segments) = url.path_segments_mut() {
         segments.pop_if_empty().push(name);

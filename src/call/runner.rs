@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::callflow::{HttpUrl, Module, Node, DEFAULT_CHILD};
+use crate::callflow::{HttpUrl, Module, Node, PivotRequest, DEFAULT_CHILD};
 use crate::esl::ChannelData;
 use crate::pivot::params::CallInfo;
 use crate::route::{AccountId, RouteError};
@@ -51,6 +51,14 @@ pub(super) struct OwedUpload {
     pub post: bool,
 }
 
+/// A TwiML action request owed after the hangup (a `<Record>` the caller ended by hanging
+/// up, as the usual voicemail does): sent once the recording is uploaded, answer ignored.
+pub(super) struct OwedAction {
+    pub req: PivotRequest,
+    pub upload: Option<HttpUrl>,
+    pub upload_index: usize,
+}
+
 pub(super) struct CallRun<'a, T> {
     pub engine: &'a Engine,
     pub session: &'a mut Session<T>,
@@ -61,8 +69,13 @@ pub(super) struct CallRun<'a, T> {
     pub digits: BTreeMap<String, String>,
     pub answered: bool,
     pub owed: Vec<OwedUpload>,
+    pub owed_actions: Vec<OwedAction>,
     pub cdr_url: Option<HttpUrl>,
     pub summary: CallSummary,
+    /// The request that fetched the running TwiML document: its actions are made like it.
+    pub twiml_base: Option<PivotRequest>,
+    /// Recordings made so far (TwiML file names count them).
+    pub recordings: u32,
 }
 
 impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
@@ -79,7 +92,10 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
             digits: BTreeMap::new(),
             answered,
             owed: Vec::new(),
+            owed_actions: Vec::new(),
             cdr_url: None,
+            twiml_base: None,
+            recordings: 0,
             summary: CallSummary {
                 call_id,
                 ..CallSummary::default()
@@ -163,6 +179,13 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
                 let arg = format!("{code} {message}").trim_end().to_string();
                 self.app("respond", Some(arg)).await
             }
+            Module::Gather(g) => self.gather(g).await,
+            Module::Record(r) => self.twiml_record(r).await,
+            Module::Dial(d) => self.dial(d).await,
+            Module::Redirect(action) => {
+                let req = action.request(self.twiml_base.as_ref());
+                self.request(req, Default::default()).await
+            }
         }
     }
 
@@ -177,8 +200,13 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
             .await;
         self.summary.hangup_cause = self.session.state.hangup_cause.clone();
         let owed = std::mem::take(&mut self.owed);
+        let mut results = Vec::with_capacity(owed.len());
         for upload in owed {
-            self.upload(upload).await;
+            results.push(self.upload(upload).await);
+        }
+        for action in std::mem::take(&mut self.owed_actions) {
+            let uploaded = results.get(action.upload_index).copied().unwrap_or(false);
+            self.owed_action(action, uploaded).await;
         }
         self.post_cdr().await;
         self.session.exit(std::time::Duration::from_secs(2)).await;

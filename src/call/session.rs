@@ -51,6 +51,9 @@ pub struct ChannelState {
     pub closed: bool,
     /// Set when pivot was told to stop (shutdown deadline passed).
     pub killed: bool,
+    /// CHANNEL_HANGUP_COMPLETE, whose channel variables say how the last app ended (e.g.
+    /// `record_seconds` of a recording the hangup stopped).
+    pub hangup_complete_event: Option<Box<Event>>,
 }
 
 impl ChannelState {
@@ -220,6 +223,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 self.note(&format!("event: CHANNEL_HANGUP_COMPLETE {cause}"));
                 self.state.hangup_cause.get_or_insert(cause);
                 self.state.hangup_complete = true;
+                self.state.hangup_complete_event = Some(Box::new(ev));
             }
             Some("CHANNEL_EXECUTE_COMPLETE") => {
                 let ours = matches!(&self.running, Some((id, _)) if ev.application_uuid() == Some(id.as_str()));
@@ -355,6 +359,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 }
             }
         }
+    }
+
+    /// True when a key was pressed and not yet read.
+    pub fn has_dtmf(&self) -> bool {
+        !self.dtmf.is_empty()
+    }
+
+    /// Forgets the keys pressed so far (a TwiML `<Gather>` only counts its own).
+    pub fn clear_dtmf(&mut self) {
+        self.dtmf.clear();
     }
 
     /// The next DTMF digit, pressed already or within `wait`; None on timeout or hangup.

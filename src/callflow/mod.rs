@@ -4,6 +4,8 @@
 //! not run anything (the call engine does).
 
 mod collect;
+mod dial;
+mod gather;
 mod play;
 mod record;
 mod request;
@@ -14,9 +16,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub use collect::CollectDtmf;
+pub use dial::{CallerId, Dial, DialTarget, PhoneNumber, SipUri};
+pub use gather::{Gather, Prompt};
 pub use play::{Play, PlayId};
-pub use record::{RecordCaller, RecordFormat, UploadMethod};
-pub use request::{BodyFormat, HttpMethod, PivotRequest, ReqFormat};
+pub use record::{RecordCaller, RecordFormat, TwimlRecord, UploadMethod};
+pub use request::{BodyFormat, HttpMethod, PivotRequest, ReqFormat, TwimlAction};
 pub use say::{Say, SayMethod, Tts};
 pub use value::{
     CustomHeader, DtmfKeys, FsSource, HangupCause, HttpUrl, InvalidValue, MediaId, ReasonPhrase,
@@ -82,6 +86,14 @@ pub enum Module {
         code: u16,
         message: ReasonPhrase,
     },
+    /// TwiML `<Gather>`.
+    Gather(Gather),
+    /// TwiML `<Record>`.
+    Record(TwimlRecord),
+    /// TwiML `<Dial>`.
+    Dial(Dial),
+    /// TwiML `<Redirect>`: a new request whose document replaces the rest of this one.
+    Redirect(TwimlAction),
 }
 
 impl Module {
@@ -89,7 +101,9 @@ impl Module {
     pub const RESPONSE_CODES: std::ops::RangeInclusive<u16> = 100..=699;
     pub const DEFAULT_RESPONSE_CODE: u16 = 486;
 
-    /// The module's name as written in Piston JSON.
+    /// The module's name as written in Piston JSON; TwiML-only modules use their verb's
+    /// name in lower case (`gather`, `record`, `dial`, `redirect`), which Piston JSON does
+    /// not accept.
     pub fn name(&self) -> &'static str {
         match self {
             Module::Say(_) => "say",
@@ -102,10 +116,14 @@ impl Module {
             Module::Answer => "answer",
             Module::Sleep { .. } => "sleep",
             Module::Response { .. } => "response",
+            Module::Gather(_) => "gather",
+            Module::Record(_) => "record",
+            Module::Dial(_) => "dial",
+            Module::Redirect(_) => "redirect",
         }
     }
 
-    /// Every module name, as written in Piston JSON.
+    /// Every module name Piston JSON accepts.
     pub const NAMES: [&'static str; 10] = [
         "say",
         "tts",

@@ -54,3 +54,42 @@ impl RecordCaller {
         }
     }
 }
+
+/// `record` (TwiML `<Record>`): a beep (when `play_beep`), `record` a WAV file until
+/// `max_length`, `timeout` of silence or a key of `finish_on_key`; upload it to
+/// `<upload_url>/<file>` (else the configured default, else nowhere); then the engine asks
+/// `action` with the recording's URL and duration. An empty recording goes on to `_`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TwimlRecord {
+    pub action: super::request::TwimlAction,
+    /// Seconds of silence that end the recording, 0 (never) ..=[`TwimlRecord::MAX_TIMEOUT`].
+    pub timeout: u32,
+    /// Keys that end the recording; may be empty.
+    pub finish_on_key: super::value::DtmfKeys,
+    /// Seconds, 1..=[`TwimlRecord::MAX_LENGTH`].
+    pub max_length: u32,
+    pub play_beep: bool,
+    pub upload_url: Option<HttpUrl>,
+}
+
+impl TwimlRecord {
+    pub const DEFAULT_TIMEOUT: u32 = 5;
+    pub const MAX_TIMEOUT: u32 = 3600;
+    pub const DEFAULT_MAX_LENGTH: u32 = 3600;
+    pub const MAX_LENGTH: u32 = 14_400;
+    /// Twilio's default: any key ends the recording.
+    pub const DEFAULT_FINISH_ON_KEY: &'static str = "1234567890*#";
+
+    /// A recording with Twilio's defaults.
+    pub fn new(action: super::request::TwimlAction) -> TwimlRecord {
+        TwimlRecord {
+            action,
+            timeout: Self::DEFAULT_TIMEOUT,
+            finish_on_key: super::value::DtmfKeys::new(Self::DEFAULT_FINISH_ON_KEY)
+                .unwrap_or_default(),
+            max_length: Self::DEFAULT_MAX_LENGTH,
+            play_beep: true,
+            upload_url: None,
+        }
+    }
+}

@@ -105,3 +105,36 @@ impl PivotRequest {
         }
     }
 }
+
+/// Where a TwiML document sends the caller next (`<Redirect>`, or a verb's `action`): an
+/// absolute URL (resolved against the document's URL when it was read) and the method
+/// (TwiML's default is POST). The request itself takes its timeout, debug flag and headers
+/// from the request that fetched the document, and always sends TwiML parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TwimlAction {
+    pub url: HttpUrl,
+    pub method: HttpMethod,
+}
+
+impl TwimlAction {
+    /// `url` with TwiML's default method, POST.
+    pub fn post(url: HttpUrl) -> TwimlAction {
+        TwimlAction {
+            url,
+            method: HttpMethod::Post,
+        }
+    }
+
+    /// The request to send, built on `base` (the request that fetched the document; `None`
+    /// uses every default).
+    pub fn request(&self, base: Option<&PivotRequest>) -> PivotRequest {
+        let mut req = base
+            .cloned()
+            .unwrap_or_else(|| PivotRequest::new(self.url.clone()));
+        req.voice_url = self.url.clone();
+        req.method = self.method;
+        req.req_format = ReqFormat::Twiml;
+        req.body_format = BodyFormat::Form;
+        req
+    }
+}

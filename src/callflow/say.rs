@@ -100,4 +100,21 @@ pub struct Tts {
     pub voice: Option<Token>,
     pub language: Option<Token>,
     pub engine: Option<Token>,
+    /// How many times it is spoken, 1..=[`Tts::MAX_LOOPS`] (TwiML's `loop`; Piston: 1).
+    pub loops: u32,
+}
+
+impl Tts {
+    pub const MAX_LOOPS: u32 = 1000;
+
+    /// Plain text to speech with every default, spoken once.
+    pub fn text(text: Text) -> Tts {
+        Tts {
+            text,
+            voice: None,
+            language: None,
+            engine: None,
+            loops: 1,
+        }
+    }
 }

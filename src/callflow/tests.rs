@@ -127,3 +127,73 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn dial_values_cannot_split_a_dial_string() {
+    assert_eq!(
+        PhoneNumber::new("+1 (415) 555-1212").unwrap().as_str(),
+        "+14155551212"
+    );
+    assert_eq!(PhoneNumber::new("*98#").unwrap().as_str(), "*98#");
+    for bad in [
+        "",
+        "  ",
+        "12,34",
+        "12|34",
+        "1${x}",
+        "1\n2",
+        "abc",
+        &"1".repeat(33),
+    ] {
+        assert!(PhoneNumber::new(bad).is_err(), "{bad:?}");
+    }
+    assert_eq!(
+        SipUri::new("SIP:bob@pbx.example.com:5080;transport=tcp")
+            .unwrap()
+            .as_str(),
+        "bob@pbx.example.com:5080;transport=tcp"
+    );
+    assert_eq!(
+        SipUri::new("sips:h.example.com").unwrap().as_str(),
+        "h.example.com"
+    );
+    for bad in [
+        "bob@h",
+        "sip:",
+        "sip:a,b@h",
+        "sip:a@h|sofia/x",
+        "sip:{x=1}a@h",
+        "sip:a@b@c",
+        "sip:a@${h}",
+        "sip:a @h",
+        "sip:a@-h",
+        "sip:é@h",
+    ] {
+        assert!(SipUri::new(bad).is_err(), "{bad:?}");
+    }
+    assert!(CallerId::new("+15550001111").is_ok());
+    assert!(CallerId::new("alice.support-1").is_ok());
+    for bad in ["", "a b", "a,b", "a}b", "a=b", "$x"] {
+        assert!(CallerId::new(bad).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn twiml_actions_take_the_fetching_request_but_twiml_form_and_their_own_method() {
+    let mut base = PivotRequest::new(HttpUrl::new("http://app.example.com/first").unwrap());
+    base.debug = true;
+    base.timeout = std::time::Duration::from_millis(1500);
+    base.body_format = BodyFormat::Json;
+    let action = TwimlAction::post(HttpUrl::new("http://app.example.com/next").unwrap());
+    let req = action.request(Some(&base));
+    assert_eq!(req.voice_url.as_str(), "http://app.example.com/next");
+    assert_eq!(
+        (req.method, req.req_format, req.body_format),
+        (HttpMethod::Post, ReqFormat::Twiml, BodyFormat::Form)
+    );
+    assert!(req.debug);
+    assert_eq!(req.timeout, std::time::Duration::from_millis(1500));
+    let alone = action.request(None);
+    assert_eq!(alone.timeout, PivotRequest::DEFAULT_TIMEOUT);
+    assert!(!alone.debug);
+}

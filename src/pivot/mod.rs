@@ -1,9 +1,11 @@
 //! The web side of pivot: the request parameters (`params`), one HTTP exchange (`fetch`),
-//! and turning an answer into a flow (`piston`, later `twiml`). Knows no event socket.
+//! and turning an answer into a flow (`piston` for JSON, `twiml` for XML). Knows no event
+//! socket.
 
 pub mod fetch;
 pub mod params;
 pub mod piston;
+pub mod twiml;
 
 use crate::callflow::{FlowLimits, Node};
 use fetch::Response;
@@ -12,9 +14,11 @@ use fetch::Response;
 #[derive(Debug, thiserror::Error)]
 pub enum TranslateError {
     #[error("invalid Piston JSON: {0}")]
-    Flow(#[from] crate::callflow::FlowError),
-    #[error("TwiML answers are not supported yet (content-type {0})")]
-    TwimlUnsupported(String),
+    Flow(crate::callflow::FlowError),
+    /// Malformed XML, a root that is not `<Response>`, an unknown verb or attribute, a bad
+    /// value; the error names the line and column.
+    #[error("invalid TwiML: {0}")]
+    Twiml(crate::callflow::FlowError),
     #[error(
         "cannot tell the answer's format: content-type {content_type:?}, first byte {first:?}"
     )]
@@ -28,7 +32,7 @@ impl TranslateError {
     pub fn kind(&self) -> &'static str {
         match self {
             TranslateError::Flow(_) => "invalid_flow",
-            TranslateError::TwimlUnsupported(_) => "unsupported_format",
+            TranslateError::Twiml(_) => "invalid_twiml",
             TranslateError::UnknownFormat { .. } => "unknown_format",
         }
     }
@@ -65,13 +69,20 @@ pub fn detect_format(content_type: Option<&str>, body: &[u8]) -> Option<Format> 
     }
 }
 
-/// Turns a successful answer into a validated flow.
-pub fn translate(resp: &Response, limits: &FlowLimits) -> Result<Node, TranslateError> {
+/// Turns a successful answer into a validated flow; `base` is the URL the document came
+/// from (TwiML resolves relative URLs against it).
+pub fn translate(
+    resp: &Response,
+    base: &url::Url,
+    limits: &FlowLimits,
+) -> Result<Node, TranslateError> {
     match detect_format(resp.content_type(), &resp.body) {
-        Some(Format::Json) => Ok(piston::parse_piston(&resp.body, limits)?),
-        Some(Format::Xml) => Err(TranslateError::TwimlUnsupported(
-            resp.content_type().unwrap_or("none").to_string(),
-        )),
+        Some(Format::Json) => {
+            piston::parse_piston(&resp.body, limits).map_err(TranslateError::Flow)
+        }
+        Some(Format::Xml) => {
+            twiml::parse_twiml(&resp.body, base, limits).map_err(TranslateError::Twiml)
+        }
         None => Err(TranslateError::UnknownFormat {
             content_type: resp.content_type().map(str::to_string),
             first: resp

@@ -103,6 +103,10 @@ pub struct TwimlExtra {
     pub recording_url: Option<String>,
     /// Seconds.
     pub recording_duration: Option<u64>,
+    /// The result of a `<Dial>`: `completed`, `busy`, `no-answer` or `failed`.
+    pub dial_call_status: Option<String>,
+    /// Replaces the `CallStatus` the call's state gives (`completed` once it has ended).
+    pub call_status: Option<String>,
 }
 
 /// Parameters for `req_format: twiml`, with Twilio's names.
@@ -121,7 +125,11 @@ pub fn twiml_params(info: &CallInfo, extra: &TwimlExtra) -> Params {
     } else {
         "ringing"
     };
-    push(&mut p, "CallStatus", status);
+    push(
+        &mut p,
+        "CallStatus",
+        extra.call_status.as_deref().unwrap_or(status),
+    );
     push(&mut p, "Direction", &info.direction);
     push(&mut p, "ApiVersion", "2010-04-01");
     if let Some(digits) = &extra.digits {
@@ -132,6 +140,9 @@ pub fn twiml_params(info: &CallInfo, extra: &TwimlExtra) -> Params {
     }
     if let Some(secs) = extra.recording_duration {
         push(&mut p, "RecordingDuration", &secs.to_string());
+    }
+    if let Some(status) = &extra.dial_call_status {
+        push(&mut p, "DialCallStatus", status);
     }
     p
 }
@@ -357,6 +368,8 @@ mod tests {
             digits: Some("42".into()),
             recording_url: Some("http://r/x.mp3".into()),
             recording_duration: Some(7),
+            dial_call_status: Some("busy".into()),
+            call_status: None,
         };
         let json = json_body(&twiml_params(&info, &extra));
         let expected = serde_json::json!({
@@ -365,12 +378,20 @@ mod tests {
             "From": "5551000", "To": "3004", "FromRealm": "192.0.2.2", "ToRealm": "192.0.2.2",
             "CallerName": "Lab Caller", "CallerNumber": "5551000", "CallStatus": "in-progress",
             "Direction": "inbound", "ApiVersion": "2010-04-01", "Digits": "42",
-            "RecordingUrl": "http://r/x.mp3", "RecordingDuration": "7"
+            "RecordingUrl": "http://r/x.mp3", "RecordingDuration": "7", "DialCallStatus": "busy"
         });
         assert_eq!(json, expected);
         info.answered = false;
         let params = twiml_params(&info, &TwimlExtra::default());
         assert_eq!(params.len(), 11);
         assert_eq!(json_body(&params)["CallStatus"], "ringing");
+        let over = TwimlExtra {
+            call_status: Some("completed".into()),
+            ..TwimlExtra::default()
+        };
+        assert_eq!(
+            json_body(&twiml_params(&info, &over))["CallStatus"],
+            "completed"
+        );
     }
 }

@@ -170,6 +170,7 @@ fn tts(d: &Data) -> Result<Module, FlowError> {
         voice: d.opt("voice", Token::new)?,
         language: d.opt("language", Token::new)?,
         engine: d.opt("engine", Token::new)?,
+        loops: 1,
     }))
 }
 

@@ -1,8 +1,7 @@
 //! The operator's commands: `pivot demo` (fast mode, through the library and the real
 //! binary), `pivot simulate` against a scripted web app (a Piston IVR with digits, the
 //! TwiML request format with digits, a failback), and `pivot check` on good and bad
-//! documents. The TwiML *answers* (`<Gather>`...) are not tested here: TwiML support is
-//! being added on another branch; once merged, a TwiML IVR test belongs here.
+//! documents; and a TwiML IVR (`<Gather>` across documents) under `simulate`.
 
 use std::process::Output;
 use std::time::Duration;
@@ -232,6 +231,57 @@ async fn simulate_sends_twiml_parameters_with_the_digits_as_a_string() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_a_twiml_ivr_gathers_digits_across_documents() {
+    let web = WebApp::start().await;
+    let menu = r#"<?xml version="1.0" encoding="UTF-8"?>
+<Response>
+  <Gather action="/menu" numDigits="1" timeout="3">
+    <Say>Press 1 for sales, 2 for support.</Say>
+  </Gather>
+  <Say>We did not get your choice.</Say>
+</Response>"#;
+    let ext = r##"<Response><Gather action="ext" finishOnKey="#"><Say>Extension?</Say></Gather></Response>"##;
+    let bye = r#"<Response><Say>Connecting you.</Say><Hangup/></Response>"#;
+    web.script("/voice", [Reply::xml(menu)]);
+    web.script("/menu", [Reply::xml(ext)]);
+    web.script("/ext", [Reply::xml(bye)]);
+    let report = sim::simulate(SimulateOptions {
+        url: web.url("/voice"),
+        format: "twiml".into(),
+        digits: sim::parse_digits("2,305#").unwrap(),
+        fast: true,
+        ..SimulateOptions::default()
+    })
+    .await
+    .unwrap();
+    assert!(report.ok(), "{}", report.render());
+    let reqs = web.requests();
+    let paths: Vec<&str> = reqs.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, ["/voice", "/menu", "/ext"]);
+    // Actions are POSTed (Twilio's default) with the digits as a plain string.
+    assert_eq!(reqs[1].method, "POST");
+    assert_eq!(reqs[1].param("Digits").as_deref(), Some("2"));
+    assert_eq!(reqs[2].param("Digits").as_deref(), Some("305"));
+    assert_eq!(reqs[2].param("CallStatus").as_deref(), Some("in-progress"));
+    let e = report.timeline.entries();
+    let i = find(
+        &e,
+        0,
+        Source::Pivot,
+        "collect: waiting for digits (gather, up to 1)",
+    );
+    let i = find(&e, i, Source::Switch, "the caller presses 2");
+    let i = find(&e, i, Source::Pivot, "execute: speak flite|slt|Extension?");
+    let i = find(&e, i, Source::Switch, "the caller presses 3 0 5 #");
+    find(
+        &e,
+        i,
+        Source::Pivot,
+        "execute: speak flite|slt|Connecting you.",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulate_exit_codes_say_whether_a_failback_happened() {
     let web = WebApp::start().await;
     script_piston_ivr(&web);
@@ -349,6 +399,23 @@ async fn check_reports_locations_hints_and_exit_codes() {
         "{}",
         text(&syntax)
     );
+
+    let twiml = pivot_cmd(&["check", "fixtures/twiml/gather.xml"], None).await;
+    assert_eq!(twiml.status.code(), Some(0), "{}", text(&twiml));
+    assert!(
+        text(&twiml).contains("fixtures/twiml/gather.xml: OK (TwiML"),
+        "{}",
+        text(&twiml)
+    );
+    let bad_twiml = "<Response>\n  <Say>hi</Say>\n  <Dance/>\n</Response>";
+    let out = pivot_cmd(&["check", "-"], Some(bad_twiml)).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).starts_with("<stdin>: 3:3: error:"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("Dance"), "{}", text(&out));
 
     let missing = pivot_cmd(&["check", "no/such/file.json"], None).await;
     assert_eq!(missing.status.code(), Some(2));

@@ -9,3 +9,4 @@ mod cli;
 mod debug_log;
 mod esl_captures;
 mod server;
+mod twiml;

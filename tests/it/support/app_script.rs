@@ -107,6 +107,12 @@ impl AppScript {
             "read".into(),
             AppScript::new(ms(20), "_none_").var("read_result", "timeout"),
         );
+        // A bridge that connects and ends; script DIALSTATUS / originate_disposition (as
+        // FreeSWITCH sets them) for other results, e.g. `.var("DIALSTATUS", "BUSY")`.
+        let bridge = AppScript::new(ms(30), "_none_")
+            .var("DIALSTATUS", "SUCCESS")
+            .var("originate_disposition", "SUCCESS");
+        m.insert("bridge".into(), bridge);
         m.insert(
             "play_and_get_digits".into(),
             AppScript::new(ms(20), "_none_"),

@@ -298,3 +298,38 @@ async fn record_writes_the_file_even_when_the_caller_hangs_up() {
         "the api call came after the hangup"
     );
 }
+
+/// `bridge` reports its result in the channel variables of its EXECUTE_COMPLETE, as
+/// FreeSWITCH sets DIALSTATUS and originate_disposition; a script can change them.
+#[tokio::test]
+async fn bridge_reports_dialstatus_in_its_execute_complete() {
+    for (script, expected) in [
+        (None, "SUCCESS"),
+        (
+            Some(AppScript::new(Duration::from_millis(5), "_none_").var("DIALSTATUS", "BUSY")),
+            "BUSY",
+        ),
+    ] {
+        let call = match script {
+            Some(s) => fc().app("bridge", s),
+            None => fc(),
+        };
+        let (mut c, handle) = start(call).await;
+        c.handshake("linger").await;
+        c.execute("bridge", "{call_timeout=5}sofia/gateway/carrier/1000", A)
+            .await;
+        let done = loop {
+            let f = c.frame().await;
+            if f.event_header("Event-Name").as_deref() == Some("CHANNEL_EXECUTE_COMPLETE") {
+                break f;
+            }
+        };
+        assert_eq!(done.event_header("Application").as_deref(), Some("bridge"));
+        assert_eq!(
+            done.event_header("variable_DIALSTATUS").as_deref(),
+            Some(expected)
+        );
+        drop(c);
+        handle.finish().await;
+    }
+}

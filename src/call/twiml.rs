@@ -1,0 +1,278 @@
+//! What the TwiML-only modules do on the call: `<Gather>` (prompts a key interrupts, then
+//! digits), `<Record>` (beep, `record`, upload, action request), `<Dial>` (`bridge` with a
+//! dial string from the configured templates). Their action requests go through the same
+//! request path as `pivot` nodes, made like the request that fetched the document; a failed
+//! action request hangs up (there is no failback branch left to take).
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::callflow::{Dial, DialTarget, Gather, PivotRequest, Prompt, TwimlRecord};
+use crate::esl::Event;
+use crate::pivot::params::TwimlExtra;
+
+use super::runner::{CallRun, OwedAction, OwedUpload, Step};
+use super::session::{AppOutcome, SessionError};
+
+impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
+    /// Prompts until a key is pressed, then digits until `numDigits`, a finishing key or
+    /// `timeout` without a key. Keys pressed before the gather started do not count.
+    pub(super) async fn gather(&mut self, g: Gather) -> Result<Step, SessionError> {
+        if !self.ensure_answered().await? {
+            return Ok(Step::Over);
+        }
+        self.session.clear_dtmf();
+        if g.prompts.iter().any(|p| matches!(p, Prompt::Play(_))) {
+            // Only pivot's uuid_break stops a prompt: a terminator ending the playback by
+            // itself could leave the break pending for the next application.
+            self.setvar("playback_terminators", "none").await?;
+        }
+        if !self.play_prompts(&g.prompts).await? {
+            return Ok(Step::Over);
+        }
+        let timeouts = (g.timeout, g.timeout);
+        let digits = self
+            .read_digits("gather", g.max_digits(), timeouts, &g.finish_on_key)
+            .await?;
+        if self.session.state.is_over() {
+            return Ok(Step::Over);
+        }
+        self.session.note(&format!("gathered: {digits:?}"));
+        if digits.is_empty() {
+            return Ok(Step::Child(None));
+        }
+        let extra = TwimlExtra {
+            digits: Some(digits),
+            ..TwimlExtra::default()
+        };
+        self.action(g.action.request(self.twiml_base.as_ref()), extra)
+            .await
+    }
+
+    /// Plays the prompts until a key is pressed (the first key breaks the one playing and
+    /// skips the rest); false when the call ended.
+    async fn play_prompts(&mut self, prompts: &[Prompt]) -> Result<bool, SessionError> {
+        for prompt in prompts {
+            let (app, arg, loops) = match prompt {
+                Prompt::Tts(t) => ("speak", self.speak_arg(t), t.loops),
+                Prompt::Play(p) => ("playback", self.play_source(&p.id), p.loop_count),
+                Prompt::Pause(d) => ("sleep", d.as_millis().to_string(), 1),
+            };
+            // Repeats are separate executes, so a key stops them all.
+            for _ in 0..loops.max(1) {
+                let outcome = self
+                    .session
+                    .execute_until_dtmf(app, Some(arg.clone()), None, &self.call_id)
+                    .await?;
+                if let AppOutcome::HungUp = outcome {
+                    return Ok(false);
+                }
+                if self.session.has_dtmf() {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// A beep, `record <dir>/<call-id>.wav <maxLength> <thresh> <timeout>` ended by the
+    /// finishing keys, the upload, then the action request. An empty recording goes on to
+    /// the next verb (Twilio makes no request for it).
+    pub(super) async fn twiml_record(&mut self, r: TwimlRecord) -> Result<Step, SessionError> {
+        let Some((outcome, name, file)) = self.record_wav(&r).await? else {
+            return Ok(Step::Over);
+        };
+        let base = r.upload_url.as_ref();
+        let base = base.or(self.engine.config.twiml.recording_url.as_ref());
+        let upload = base.map(|b| OwedUpload {
+            url: super::modules::upload_url(b, &name),
+            file,
+            post: false,
+        });
+        let req = r.action.request(self.twiml_base.as_ref());
+        let ev = match outcome {
+            AppOutcome::Done(ev) => ev,
+            AppOutcome::Skipped => return Ok(Step::Child(None)),
+            AppOutcome::HungUp => {
+                // The usual voicemail: the caller hangs up. Upload and tell the web app after
+                // CHANNEL_HANGUP_COMPLETE, when the file is complete.
+                let url = upload.as_ref().map(|u| u.url.clone());
+                let upload_index = self.owed.len();
+                self.owed.extend(upload);
+                let owed = OwedAction {
+                    req,
+                    upload: url,
+                    upload_index,
+                };
+                self.owed_actions.push(owed);
+                return Ok(Step::Over);
+            }
+        };
+        let Some(secs) = recorded_seconds(Some(&ev)) else {
+            self.session.note("recording is empty: next verb");
+            return Ok(Step::Child(None));
+        };
+        let mut recording_url = None;
+        if let Some(up) = upload {
+            let url = up.url.to_string();
+            recording_url = self.upload(up).await.then_some(url);
+        }
+        let extra = TwimlExtra {
+            recording_url,
+            recording_duration: Some(secs),
+            ..TwimlExtra::default()
+        };
+        self.action(req, extra).await
+    }
+
+    /// Answer, terminators, beep and `record`; the outcome, the file's name and path. None
+    /// when the call ended before the recording started.
+    async fn record_wav(
+        &mut self,
+        r: &TwimlRecord,
+    ) -> Result<Option<(AppOutcome, String, String)>, SessionError> {
+        if !self.ensure_answered().await? {
+            return Ok(None);
+        }
+        let keys: String = r.finish_on_key.chars().collect();
+        let keys = if keys.is_empty() { "none" } else { &keys };
+        self.setvar("playback_terminators", keys).await?;
+        if r.play_beep {
+            let beep = self.engine.config.media.beep.clone();
+            if let Step::Over = self.app("playback", Some(beep)).await? {
+                return Ok(None);
+            }
+        }
+        self.recordings += 1;
+        let name = match self.recordings {
+            1 => format!("{}.wav", self.call_id),
+            n => format!("{}-{n}.wav", self.call_id),
+        };
+        let file = format!("{}/{name}", self.engine.config.media.recordings_dir);
+        // A silence threshold of 0 turns silence detection off (timeout="0").
+        let thresh = if r.timeout == 0 { 0 } else { 200 };
+        let arg = format!("{file} {} {thresh} {}", r.max_length, r.timeout);
+        let outcome = self.session.execute("record", Some(arg), None).await?;
+        Ok(Some((outcome, name, file)))
+    }
+
+    /// The action request of a recording the hangup ended; its answer is not run.
+    pub(super) async fn owed_action(&mut self, a: OwedAction, uploaded: bool) {
+        let ev = self.session.state.hangup_complete_event.as_deref();
+        let Some(secs) = recorded_seconds(ev) else {
+            self.session.note("recording is empty: no action request");
+            return;
+        };
+        if self.summary.requests >= self.engine.config.http.max_requests_per_call {
+            tracing::warn!(url = %a.req.voice_url, "action request not sent: request limit");
+            return;
+        }
+        let extra = TwimlExtra {
+            recording_url: a.upload.filter(|_| uploaded).map(|u| u.to_string()),
+            recording_duration: Some(secs),
+            call_status: Some("completed".into()),
+            ..TwimlExtra::default()
+        };
+        let Some(spec) = self.prepare(&a.req, &extra) else {
+            return;
+        };
+        match self.engine.http.fetch(&spec).await {
+            Ok(resp) => self.note_response(&a.req, &resp),
+            Err(e) => {
+                tracing::warn!(url = %a.req.voice_url, error = %e, "action request after the hangup failed");
+                if a.req.debug {
+                    if let Some(resp) = e.response() {
+                        self.debug_response(resp);
+                    }
+                    self.debug(crate::store::Entry::Error {
+                        kind: e.kind().into(),
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// `bridge` to every target at once; `DialCallStatus` to `action`, else the next verb.
+    pub(super) async fn dial(&mut self, d: Dial) -> Result<Step, SessionError> {
+        let arg = self.dial_string(&d);
+        let status = match self.session.execute("bridge", Some(arg), None).await? {
+            AppOutcome::Done(ev) => dial_status(&ev),
+            AppOutcome::Skipped => "failed",
+            AppOutcome::HungUp => return Ok(Step::Over),
+        };
+        self.session.note(&format!("dial: {status}"));
+        let Some(action) = d.action else {
+            return Ok(Step::Child(None));
+        };
+        let extra = TwimlExtra {
+            dial_call_status: Some(status.into()),
+            ..TwimlExtra::default()
+        };
+        self.action(action.request(self.twiml_base.as_ref()), extra)
+            .await
+    }
+
+    /// `{call_timeout=..,origination_caller_id_number=..,execute_on_answer=..}a,b`: every
+    /// part was validated (numbers, URIs, caller id, templates), none can split the string.
+    fn dial_string(&self, d: &Dial) -> String {
+        let config = &self.engine.config.twiml;
+        let mut vars = vec![format!("call_timeout={}", d.timeout.as_secs())];
+        if let Some(c) = &d.caller_id {
+            vars.push(format!("origination_caller_id_number={}", c.as_str()));
+        }
+        if let Some(limit) = d.time_limit {
+            vars.push(format!(
+                "execute_on_answer=sched_hangup +{} ALLOTTED_TIMEOUT",
+                limit.as_secs()
+            ));
+        }
+        let targets: Vec<String> = d
+            .targets
+            .iter()
+            .map(|t| match t {
+                DialTarget::Number(n) => config.dial_number.replace("{number}", n.as_str()),
+                DialTarget::Sip(u) => config.dial_sip.replace("{uri}", u.as_str()),
+            })
+            .collect();
+        format!("{{{}}}{}", vars.join(","), targets.join(","))
+    }
+
+    /// A TwiML action request; when it fails the call hangs up.
+    async fn action(&mut self, req: PivotRequest, extra: TwimlExtra) -> Result<Step, SessionError> {
+        match self.request(req, extra).await? {
+            Step::Failback => Ok(Step::Hangup("NORMAL_CLEARING".into())),
+            step => Ok(step),
+        }
+    }
+}
+
+/// Seconds recorded, from the channel variables of `ev`; None when the recording is empty.
+/// Unknown length counts as not empty (0 s).
+fn recorded_seconds(ev: Option<&Event>) -> Option<u64> {
+    let var = |name: &str| {
+        ev.and_then(|e| e.variable(name))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    match (var("record_ms"), var("record_seconds")) {
+        (Some(0), _) | (None, Some(0)) => None,
+        (_, Some(secs)) => Some(secs),
+        (Some(ms), None) => Some(ms.div_ceil(1000)),
+        (None, None) => Some(0),
+    }
+}
+
+/// Twilio's `DialCallStatus` from `DIALSTATUS`, else `originate_disposition`.
+fn dial_status(ev: &Event) -> &'static str {
+    let raw = ev
+        .variable("DIALSTATUS")
+        .or_else(|| ev.variable("originate_disposition"))
+        .unwrap_or("")
+        .trim()
+        .to_ascii_uppercase();
+    match raw.as_str() {
+        "SUCCESS" | "ANSWER" => "completed",
+        "BUSY" | "USER_BUSY" => "busy",
+        "NOANSWER" | "NO_ANSWER" | "ALLOTTED_TIMEOUT" | "NO_USER_RESPONSE" => "no-answer",
+        _ => "failed",
+    }
+}
