@@ -309,3 +309,18 @@ fn serve_refuses_a_bad_config_naming_the_file_and_the_key() {
     let (code, _) = run("");
     assert_eq!(code, Some(0));
 }
+
+/// The configuration reference in the README is real: every key in it is accepted.
+#[test]
+fn the_readme_configuration_block_is_a_valid_config() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let len = readme[start..].find("```").unwrap();
+    let text = &readme[start..start + len];
+    let config =
+        pivot::config::Config::from_toml(text, "README.md".as_ref(), "/etc/pivot".as_ref())
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.accounts.len(), 1);
+    assert_eq!(config.esl.listen.port(), 8084);
+}
