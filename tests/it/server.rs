@@ -324,3 +324,51 @@ fn the_readme_configuration_block_is_a_valid_config() {
     assert_eq!(config.accounts.len(), 1);
     assert_eq!(config.esl.listen.port(), 8084);
 }
+
+/// The real binary: SIGTERM stops it cleanly (exit 0) after it logged its bound addresses.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_binary_stops_cleanly_on_sigterm() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("pivot.toml");
+    std::fs::write(
+        &config,
+        "[esl]\nlisten = \"127.0.0.1:0\"\n[api]\nlisten = \"127.0.0.1:0\"\n[store]\npath = \"pivot.db\"\n",
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pivot"))
+        .args(["serve", "--log-format", "json", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let running = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let v: serde_json::Value = serde_json::from_str(&line).expect("JSON log lines");
+            if v["fields"]["message"] == "pivot is running" {
+                return v;
+            }
+        }
+        panic!("pivot exited before it was running");
+    };
+    let line = tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .unwrap();
+    let esl: std::net::SocketAddr = line["fields"]["esl"].as_str().unwrap().parse().unwrap();
+    assert_ne!(esl.port(), 0, "the bound port is logged");
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(dir.path().join("pivot.db").exists());
+}
