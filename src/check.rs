@@ -305,33 +305,8 @@ fn key_segment(key: &str) -> String {
 /// The known name closest to `key`: the same ignoring case, `-` and `_`, or one edit away
 /// (two for names longer than four letters).
 fn did_you_mean<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
-    if key.len() > 64 {
-        return None;
-    }
-    let squash = |s: &str| s.to_ascii_lowercase().replace(['-', '_', ' '], "");
-    let wanted = squash(key);
-    let limit = if wanted.len() > 4 { 2 } else { 1 };
-    known
-        .iter()
-        .map(|k| (edit_distance(&wanted, &squash(k)), *k))
-        .filter(|(d, _)| *d <= limit)
-        .min()
-        .map(|(_, k)| k)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
+    let limit = if key.len() > 4 { 2 } else { 1 };
+    crate::hint::did_you_mean(key, known, limit)
 }
 
 impl CheckReport {

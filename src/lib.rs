@@ -12,6 +12,7 @@ pub mod callflow;
 pub mod check;
 pub mod config;
 pub mod esl;
+pub mod hint;
 pub mod metrics;
 pub mod pivot;
 pub mod route;
