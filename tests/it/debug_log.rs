@@ -218,3 +218,31 @@ async fn calls_complete_when_the_database_is_deleted_under_the_server() {
     assert_eq!(t.hangup_cause(), Some("NORMAL_CLEARING"));
     pivot.stop().await;
 }
+
+#[tokio::test]
+async fn a_twiml_conversation_is_logged_request_by_request() {
+    let web = WebApp::start().await;
+    web.script(
+        "/one",
+        [Reply::xml("<Response><Redirect>/two</Redirect></Response>")],
+    );
+    web.script("/two", [Reply::xml("<Response><Say>hi</Say></Response>")]);
+    let pivot = Pivot::start().await;
+    let call = debug_call(&web.url("/one")).var("pivot_req_format", "twiml");
+    let t = FakeFs::connect(pivot.esl, call).await.finish().await;
+    assert_eq!(t.app_calls(), [("speak", "flite|slt|hi")], "{t}");
+    let token = login(&pivot, API_KEY).await;
+    let recs = records(&pivot, &token, &t.uuid, 6).await;
+    let iterations: Vec<u64> = recs
+        .iter()
+        .map(|r| r["iteration"].as_u64().unwrap())
+        .collect();
+    assert_eq!(iterations, [1, 1, 1, 2, 2, 2]);
+    // The Redirect is POSTed (Twilio's default) to the resolved URL, with Twilio's names.
+    assert_eq!(recs[3]["method"], "post");
+    assert_eq!(recs[3]["uri"], web.url("/two").as_str());
+    assert!(recs[3]["req_body"].as_str().unwrap().contains("CallSid="));
+    assert_eq!(recs[4]["resp_body"], "<Response><Say>hi</Say></Response>");
+    assert_eq!(recs[5]["resp_status_code"], "200");
+    pivot.stop().await;
+}
