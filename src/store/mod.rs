@@ -18,7 +18,7 @@ use std::path::PathBuf;
 
 pub use error::StoreError;
 pub use reader::{StoreReader, CALL_RECORDS_MAX, PAGE_SIZE_MAX};
-pub use record::{from_unix_ms, CallSummary, DebugRecord, Entry, Page, StoredRecord};
+pub use record::{from_unix_ms, DebugCall, DebugRecord, Entry, Page, StoredRecord};
 pub use schema::SCHEMA_VERSION;
 pub use sink::{DebugSink, SinkStats, QUEUE_MAX_BYTES};
 pub use writer::StoreWriter;

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{params, Connection, Row};
 
-use super::record::{CallSummary, Entry, Page, StoredRecord};
+use super::record::{DebugCall, Entry, Page, StoredRecord};
 use super::schema::{self, FileId};
 use super::StoreError;
 
@@ -149,8 +149,8 @@ fn list_page(
     })
 }
 
-fn summary(row: &Row<'_>) -> rusqlite::Result<CallSummary> {
-    Ok(CallSummary {
+fn summary(row: &Row<'_>) -> rusqlite::Result<DebugCall> {
+    Ok(DebugCall {
         call_id: row.get(0)?,
         created_ms: row.get(1)?,
         iterations: row.get(2)?,

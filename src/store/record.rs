@@ -118,7 +118,7 @@ impl StoredRecord {
 
 /// One call that has debug records, for the listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallSummary {
+pub struct DebugCall {
     pub call_id: String,
     /// When the call's first record was created, unix milliseconds.
     pub created_ms: i64,
@@ -130,7 +130,7 @@ pub struct CallSummary {
     pub status_code: Option<String>,
 }
 
-impl CallSummary {
+impl DebugCall {
     pub fn to_json(&self) -> Value {
         let mut obj = Map::new();
         obj.insert("call_id".into(), self.call_id.clone().into());
@@ -150,7 +150,7 @@ impl CallSummary {
 /// One page of the call listing, newest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
-    pub calls: Vec<CallSummary>,
+    pub calls: Vec<DebugCall>,
     /// Pass back as `start_key` for the next page; `None` on the last page.
     pub next_start_key: Option<String>,
 }
