@@ -29,7 +29,7 @@ pub enum StartError {
         source: std::io::Error,
     },
     #[error("HTTP client: {0}")]
-    Http(String),
+    Http(#[from] reqwest::Error),
 }
 
 /// Loads the callflow documents the config names (none when it names no directory).
@@ -90,7 +90,7 @@ impl App {
                 .collect(),
             token_ttl: config.api.token_ttl,
         };
-        let mut engine = Engine::new(config, router, Some(sink)).map_err(StartError::Http)?;
+        let mut engine = Engine::new(config, router, Some(sink))?;
         engine.observer = observer;
         let engine = Arc::new(engine);
         let routes = api::router(api_config, reader).merge(crate::metrics::router(engine.clone()));

@@ -131,7 +131,12 @@ impl Histogram {
 }
 
 impl Engine {
-    pub fn new(config: Config, router: Router, debug: Option<DebugSink>) -> Result<Self, String> {
+    /// Fails only when the TLS backend cannot be set up for the HTTP client.
+    pub fn new(
+        config: Config,
+        router: Router,
+        debug: Option<DebugSink>,
+    ) -> Result<Self, reqwest::Error> {
         let http = HttpClient::new(
             &config.http.user_agent,
             config.http.max_redirects,

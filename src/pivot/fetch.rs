@@ -131,14 +131,17 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
-    pub fn new(user_agent: &str, max_redirects: usize, max_body: usize) -> Result<Self, String> {
+    pub fn new(
+        user_agent: &str,
+        max_redirects: usize,
+        max_body: usize,
+    ) -> Result<Self, reqwest::Error> {
         let build = |policy| {
             reqwest::Client::builder()
                 .user_agent(user_agent)
                 .redirect(policy)
                 .pool_idle_timeout(Duration::from_secs(30))
                 .build()
-                .map_err(|e| e.to_string())
         };
         Ok(HttpClient {
             follow: build(reqwest::redirect::Policy::limited(max_redirects))?,
