@@ -372,3 +372,36 @@ async fn the_binary_stops_cleanly_on_sigterm() {
     assert_eq!(status.code(), Some(0));
     assert!(dir.path().join("pivot.db").exists());
 }
+
+#[tokio::test]
+async fn the_cdr_is_posted_when_the_call_ends_even_after_the_caller_hung_up() {
+    let web = WebApp::start().await;
+    let entry = serde_json::json!({"module": "pivot", "data": {
+        "voice_url": web.url("/voice"), "cdr_url": web.url("/cdr")
+    }});
+    web.script("/entry", [Reply::json(&entry.to_string())]);
+    let flow = serde_json::json!({"module": "play", "data": {"id": "/sounds/long.wav"}});
+    web.script("/voice", [Reply::json(&flow.to_string())]);
+    web.script("/cdr", [Reply::status(204)]);
+    let pivot = Pivot::start().await;
+    let call = FakeCall::new()
+        .var("pivot_voice_url", &web.url("/entry"))
+        .app(
+            "playback",
+            AppScript::new(Duration::from_secs(30), "FILE PLAYED"),
+        )
+        .hangup_when_app_starts("playback");
+    let t = FakeFs::connect(pivot.esl, call).await.finish().await;
+    let cdr = web.wait_for_requests(3).await;
+    let cdr = cdr
+        .iter()
+        .find(|r| r.path == "/cdr")
+        .expect("a CDR request");
+    assert_eq!(cdr.method, "POST");
+    assert_eq!(cdr.param("Call-ID").as_deref(), Some(t.uuid.as_str()));
+    assert_eq!(
+        cdr.param("Hangup-Cause").as_deref(),
+        Some("NORMAL_CLEARING")
+    );
+    pivot.stop().await;
+}
