@@ -454,3 +454,67 @@ async fn a_thousand_concurrent_calls_all_complete() {
     assert_eq!(pivot.engine.stats.calls_total.load(Ordering::SeqCst), 1000);
     pivot.stop().await;
 }
+
+/// Every Piston module, chained, and the exact application and argument it runs.
+#[tokio::test]
+async fn each_module_runs_its_freeswitch_application() {
+    let web = WebApp::start().await;
+    let chain = |nodes: Vec<serde_json::Value>| {
+        nodes
+            .into_iter()
+            .rev()
+            .fold(serde_json::Value::Null, |next, mut node| {
+                if !next.is_null() {
+                    node["children"] = serde_json::json!({ "_": next });
+                }
+                node
+            })
+    };
+    let flow = chain(vec![
+        serde_json::json!({"module": "response", "data": {"code": 183, "message": "Session Progress"}}),
+        serde_json::json!({"module": "answer"}),
+        serde_json::json!({"module": "say", "data": {"text": "42", "type": "number", "method": "iterated", "language": "en"}}),
+        serde_json::json!({"module": "tts", "data": {"text": "Hi", "engine": "flite", "voice": "kal"}}),
+        serde_json::json!({"module": "play", "data": {"id": web.url("/hold.wav"), "loop_count": 3}}),
+        serde_json::json!({"module": "play", "data": {"id": "welcome.wav", "terminators": ["1", "#"]}}),
+        serde_json::json!({"module": "play", "data": {"id": "local_stream://moh", "endless_playback": true}}),
+        serde_json::json!({"module": "sleep", "data": {"duration": 250}}),
+        serde_json::json!({"module": "hangup", "data": {"cause": "user_busy"}}),
+    ]);
+    web.script("/voice", [Reply::json(&flow.to_string())]);
+    let pivot = Pivot::start().await;
+    let call = call_to(&web.url("/voice")).unanswered().app(
+        "endless_playback",
+        AppScript::new(Duration::from_millis(20), "FILE PLAYED"),
+    );
+    let t = run(&pivot, call).await;
+    t.assert_no_protocol_errors();
+    let hold = web.url("/hold.wav");
+    assert_eq!(
+        t.app_calls(),
+        [
+            ("respond", "183 Session Progress"),
+            ("answer", ""),
+            ("say", "en number iterated '42'"),
+            ("speak", "flite|kal|Hi"),
+            ("playback", &*format!("http_cache://{hold}")),
+            ("playback", "/var/lib/pivot/media/welcome.wav"),
+            ("endless_playback", "local_stream://moh"),
+            ("sleep", "250"),
+        ],
+        "{t}"
+    );
+    let plays: Vec<_> = t.frames.iter().filter(|f| f.is_execute()).collect();
+    assert_eq!(
+        plays[4].header("loops"),
+        Some("3"),
+        "loop_count travels as `loops`"
+    );
+    assert!(
+        t.vars_set
+            .contains(&("playback_terminators".into(), "1#".into())),
+        "{t}"
+    );
+    assert_eq!(t.hangup_cause(), Some("USER_BUSY"));
+    pivot.stop().await;
+}
