@@ -405,3 +405,33 @@ async fn the_cdr_is_posted_when_the_call_ends_even_after_the_caller_hung_up() {
     );
     pivot.stop().await;
 }
+
+/// The README's flow examples (Piston JSON and TwiML) pass the server's validators.
+#[test]
+fn the_readme_flow_examples_are_valid() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let blocks = |lang: &str| -> Vec<String> {
+        let fence = format!("```{lang}\n");
+        readme
+            .split(&fence)
+            .skip(1)
+            .map(|rest| rest.split("```").next().unwrap().to_string())
+            .collect()
+    };
+    let mut checked = 0;
+    for json in blocks("json") {
+        let report = pivot::check::check_bytes("README.json", json.as_bytes());
+        assert!(report.passes(true), "{}", report.render());
+        checked += 1;
+    }
+    for xml in blocks("xml")
+        .into_iter()
+        .filter(|x| x.contains("<Response>"))
+    {
+        let report = pivot::check::check_bytes("README.xml", xml.as_bytes());
+        assert!(report.passes(true), "{}", report.render());
+        checked += 1;
+    }
+    assert_eq!(checked, 2);
+}
