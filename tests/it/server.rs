@@ -435,3 +435,37 @@ fn the_readme_flow_examples_are_valid() {
     }
     assert_eq!(checked, 2);
 }
+
+#[tokio::test]
+async fn a_frame_over_the_limit_closes_only_its_own_connection() {
+    let web = WebApp::start().await;
+    web.script("/voice", [Reply::json(&say("hello"))]);
+    let pivot = Pivot::start_with(
+        |c| c.esl.max_frame_bytes = 4096,
+        pivot::route::Router::empty(),
+    )
+    .await;
+    let mut big = TcpStream::connect(pivot.esl).await.unwrap();
+    let mut buf = vec![0u8; 64];
+    let n = big.read(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"connect\n\n");
+    // A frame announcing a body over the limit: refused before the body is read.
+    big.write_all(b"Content-Length: 100000\nContent-Type: text/event-plain\n\n")
+        .await
+        .unwrap();
+    let call = FakeCall::new().var("pivot_voice_url", &web.url("/voice"));
+    let t = FakeFs::connect(pivot.esl, call).await.finish().await;
+    assert_eq!(t.app_names(), ["speak"], "the other call is untouched");
+    let n = tokio::time::timeout(Duration::from_secs(5), big.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0, "the offending connection is closed");
+    let stats = &pivot.engine.stats;
+    wait_for("the task to end", || {
+        stats.calls_active.load(Ordering::SeqCst) == 0
+    })
+    .await;
+    assert_eq!(stats.protocol_errors.load(Ordering::SeqCst), 1);
+    pivot.stop().await;
+}
