@@ -210,7 +210,7 @@ impl HttpUrl {
                 preview(url.as_str())
             )));
         }
-        if url.host_str().map_or(true, str::is_empty) {
+        if url.host_str().is_none_or(str::is_empty) {
             return Err(invalid("URL has no host"));
         }
         if url.as_str().len() > Self::MAX_LEN {

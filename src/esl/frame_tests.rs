@@ -168,7 +168,7 @@ fn malformed_header_line_is_an_error() {
 fn scanner_resumes_without_rescanning() {
     // A body far bigger than the header block, fed one byte at a time, parses once.
     let mut input = b"Content-Type: log/data\nContent-Length: 100000\n\n".to_vec();
-    input.extend(std::iter::repeat(b'z').take(100_000));
+    input.extend(std::iter::repeat_n(b'z', 100_000));
     let mut scanner = FrameScanner::default();
     let limits = Limits::default();
     for end in 1..input.len() {
