@@ -192,7 +192,7 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
     /// Hangs up (unless the caller did), waits for CHANNEL_HANGUP_COMPLETE, pays what the call
     /// owes, and leaves with `exit`.
     async fn finish(&mut self, cause: &str) {
-        if let Err(e) = self.session.hangup(cause).await {
+        if let Err(e) = self.session.hangup(&self.call_id, cause).await {
             tracing::debug!(error = %e, "hangup command failed");
         }
         self.session

@@ -152,9 +152,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         let wait = async {
             loop {
                 match self.recv().await? {
-                    Message::Reply(r) => return Ok(r.text),
-                    Message::ApiResponse(body) => return Ok(body),
-                    other => self.observe(other),
+                    Some(Message::Reply(r)) => return Ok(r.text),
+                    Some(Message::ApiResponse(body)) => return Ok(body),
+                    other => self.observe_any(other),
                 }
             }
         };
@@ -167,32 +167,37 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         }
     }
 
-    /// Reads the next message; the end of the stream is an error, the kill token marks the
-    /// channel as over (callers see it through `state`) and is then ignored.
-    async fn recv(&mut self) -> Result<Message, SessionError> {
-        loop {
-            let msg = if self.state.killed {
-                self.io.next().await
-            } else {
-                tokio::select! {
-                    m = self.io.next() => m,
-                    _ = self.kill.cancelled() => {
-                        self.state.killed = true;
-                        continue;
-                    }
+    /// Reads the next message; the end of the stream is an error. `None` means the kill
+    /// token just fired: the channel is marked over (callers see it through `state`, and
+    /// every wait returns), and the token is not watched again.
+    async fn recv(&mut self) -> Result<Option<Message>, SessionError> {
+        let msg = if self.state.killed {
+            self.io.next().await
+        } else {
+            tokio::select! {
+                m = self.io.next() => m,
+                _ = self.kill.cancelled() => {
+                    self.state.killed = true;
+                    return Ok(None);
                 }
-            };
-            return match msg {
-                Some(Ok(m)) => Ok(m),
-                Some(Err(e)) => {
-                    self.state.closed = true;
-                    Err(e.into())
-                }
-                None => {
-                    self.state.closed = true;
-                    Err(SessionError::Closed)
-                }
-            };
+            }
+        };
+        match msg {
+            Some(Ok(m)) => Ok(Some(m)),
+            Some(Err(e)) => {
+                self.state.closed = true;
+                Err(e.into())
+            }
+            None => {
+                self.state.closed = true;
+                Err(SessionError::Closed)
+            }
+        }
+    }
+
+    fn observe_any(&mut self, msg: Option<Message>) {
+        if let Some(msg) = msg {
+            self.observe(msg);
         }
     }
 
@@ -311,7 +316,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         }
         self.running = Some((id, None));
         let outcome = self.wait_app(break_on_dtmf).await;
-        self.running = None;
+        // Kept while the app may still run (the flow stopped before its completion): a
+        // hangup must then not queue behind it.
+        if matches!(outcome, Ok(AppOutcome::Done(_))) {
+            self.running = None;
+        }
         outcome
     }
 
@@ -329,7 +338,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 return Ok(AppOutcome::HungUp);
             }
             let msg = self.recv().await?;
-            self.observe(msg);
+            self.observe_any(msg);
             if let (Some(call_id), false) = (break_on_dtmf, self.dtmf.is_empty()) {
                 // Once: the app's EXECUTE_COMPLETE follows the break.
                 break_on_dtmf = None;
@@ -355,7 +364,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 out = &mut work => return Ok(Some(out)),
                 msg = self.recv() => {
                     let msg = msg?;
-                    self.observe(msg);
+                    self.observe_any(msg);
                 }
             }
         }
@@ -385,7 +394,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 Ok(m) => m?,
                 Err(_) => return Ok(None),
             };
-            self.observe(msg);
+            self.observe_any(msg);
             if let Some(d) = self.dtmf.pop_front() {
                 return Ok(Some(d));
             }
@@ -397,7 +406,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         let wait = async {
             while !self.state.hangup_complete && !self.state.closed {
                 match self.recv().await {
-                    Ok(m) => self.observe(m),
+                    Ok(m) => self.observe_any(m),
                     Err(_) => break,
                 }
             }
@@ -405,16 +414,23 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         let _ = tokio::time::timeout(limit, wait).await;
     }
 
-    /// Asks FreeSWITCH to hang up (once), without waiting for anything.
-    pub async fn hangup(&mut self, cause: &str) -> Result<(), SessionError> {
+    /// Asks FreeSWITCH to hang up (once), without waiting for anything. With nothing
+    /// running, `sendmsg hangup`; while an application may still run (the flow was stopped
+    /// in the middle of it, e.g. at the shutdown deadline), `api uuid_kill`, because a
+    /// hangup message would wait behind the event-locked application.
+    pub async fn hangup(&mut self, call_id: &str, cause: &str) -> Result<(), SessionError> {
         if self.state.hangup_cause.is_some() || self.state.closed {
             return Ok(());
         }
         self.note(&format!("hangup: {cause}"));
-        self.command(Command::Hangup {
-            cause: Some(cause.to_string()),
-        })
-        .await?;
+        let cmd = if self.running.is_some() {
+            Command::Api(format!("uuid_kill {call_id} {cause}"))
+        } else {
+            Command::Hangup {
+                cause: Some(cause.to_string()),
+            }
+        };
+        self.command(cmd).await?;
         Ok(())
     }
 

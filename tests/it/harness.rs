@@ -54,6 +54,15 @@ impl Pivot {
     }
 
     pub async fn start_with(change: impl FnOnce(&mut Config), router: Router) -> Pivot {
+        Pivot::start_graced(change, router, Duration::from_secs(5)).await
+    }
+
+    /// `grace`: how long calls may go on after `stop` before pivot hangs them up.
+    pub async fn start_graced(
+        change: impl FnOnce(&mut Config),
+        router: Router,
+        grace: Duration,
+    ) -> Pivot {
         let dir = tempfile::tempdir().unwrap();
         let mut config = test_config(dir.path());
         change(&mut config);
@@ -64,7 +73,7 @@ impl Pivot {
             app.engine.clone(),
             app.shutdown.clone(),
         );
-        let task = tokio::spawn(app.run(Duration::from_secs(5)));
+        let task = tokio::spawn(app.run(grace));
         Pivot {
             esl,
             api,

@@ -469,3 +469,30 @@ async fn a_frame_over_the_limit_closes_only_its_own_connection() {
     assert_eq!(stats.protocol_errors.load(Ordering::SeqCst), 1);
     pivot.stop().await;
 }
+
+#[tokio::test]
+async fn calls_still_running_after_the_grace_period_are_hung_up() {
+    let web = WebApp::start().await;
+    let flow = serde_json::json!({"module": "play", "data": {"id": "/sounds/long.wav"}});
+    web.script("/voice", [Reply::json(&flow.to_string())]);
+    let grace = Duration::from_millis(200);
+    let pivot = Pivot::start_graced(|_| {}, pivot::route::Router::empty(), grace).await;
+    let call = FakeCall::new()
+        .var("pivot_voice_url", &web.url("/voice"))
+        .app(
+            "playback",
+            AppScript::new(Duration::from_secs(60), "FILE PLAYED")
+                .killed_response("PLAYBACK ERROR"),
+        );
+    let handle = FakeFs::connect(pivot.esl, call).await;
+    handle.wait_for_app_start("playback").await;
+    pivot.stop().await;
+    let t = handle.finish().await;
+    // pivot hung the call up itself with uuid_kill (a `sendmsg hangup` would wait behind
+    // the event-locked playback), then left with `exit`.
+    let kill = format!("uuid_kill {} NORMAL_CLEARING", t.uuid);
+    assert!(t.api.iter().any(|a| a.command == kill), "{t}");
+    assert_eq!(t.hangup_cause(), Some("NORMAL_CLEARING"));
+    assert!(t.server_sent_exit, "{t}");
+    assert!(t.executes_after_hangup().is_empty());
+}
