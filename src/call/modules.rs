@@ -249,8 +249,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         } else if self.session.state.closed {
             "not uploaded: the event socket closed first".to_string()
         } else {
-            let cmd = format!("http_put {} {}", fs_url(&up.url), up.file);
-            match self.session.command(Command::Api(cmd)).await {
+            let cmd = Command::Api(format!("http_put {} {}", fs_url(&up.url), up.file));
+            // FreeSWITCH answers when the PUT is done: a 3-hour recording takes a while.
+            match self.session.command_within(cmd, UPLOAD_TIMEOUT).await {
                 Ok(reply) => reply.trim().to_string(),
                 Err(e) => format!("not uploaded: {e}"),
             }
@@ -320,6 +321,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         }
     }
 }
+
+/// How long FreeSWITCH's `http_put` of a recording may take.
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// `<url>/<name>`, keeping the base URL's query string.
 pub(super) fn upload_url(base: &HttpUrl, name: &str) -> HttpUrl {

@@ -141,14 +141,32 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
 
     /// Sends one command and waits for its reply text.
     pub async fn command(&mut self, cmd: Command) -> Result<String, SessionError> {
+        self.command_within(cmd, self.reply_timeout).await
+    }
+
+    /// Like [`Session::command`] with its own reply timeout, for commands that are slow on
+    /// purpose (an `api http_put` of a long recording). A reply that never comes ends the
+    /// call: a late one would be taken for the next command's.
+    pub async fn command_within(
+        &mut self,
+        cmd: Command,
+        limit: Duration,
+    ) -> Result<String, SessionError> {
         let name = command_name(&cmd);
         self.send(cmd).await?;
-        self.reply(name).await
+        self.reply_within(name, limit).await
     }
 
     /// Waits for the next reply, handling events that arrive first.
     async fn reply(&mut self, name: &'static str) -> Result<String, SessionError> {
-        let limit = self.reply_timeout;
+        self.reply_within(name, self.reply_timeout).await
+    }
+
+    async fn reply_within(
+        &mut self,
+        name: &'static str,
+        limit: Duration,
+    ) -> Result<String, SessionError> {
         let wait = async {
             loop {
                 match self.recv().await? {
@@ -160,10 +178,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         };
         match tokio::time::timeout(limit, wait).await {
             Ok(r) => r,
-            Err(_) => Err(SessionError::ReplyTimeout {
-                command: name,
-                ms: limit.as_millis(),
-            }),
+            Err(_) => {
+                // Replies come in order: a late one would answer the next command. The
+                // session is unusable; treat it as closed (the socket is dropped).
+                self.state.closed = true;
+                Err(SessionError::ReplyTimeout {
+                    command: name,
+                    ms: limit.as_millis(),
+                })
+            }
         }
     }
 

@@ -496,3 +496,48 @@ async fn calls_still_running_after_the_grace_period_are_hung_up() {
     assert!(t.server_sent_exit, "{t}");
     assert!(t.executes_after_hangup().is_empty());
 }
+
+#[tokio::test]
+async fn a_peer_that_stops_answering_is_dropped_after_the_reply_timeout() {
+    let pivot = Pivot::start_with(
+        |c| c.esl.reply_timeout = Duration::from_millis(300),
+        pivot::route::Router::empty(),
+    )
+    .await;
+    let capture = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/esl/full.fs-sent.raw"
+    ))
+    .unwrap();
+    let end = capture.windows(2).position(|w| w == b"\n\n").unwrap() + 2;
+    let mut peer = TcpStream::connect(pivot.esl).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = peer.read(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"connect\n\n");
+    // The real connect reply, then silence: no reply to myevents and the rest.
+    peer.write_all(&capture[..end]).await.unwrap();
+    let mut sent = Vec::new();
+    let closed = async {
+        loop {
+            match peer.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => sent.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), closed)
+        .await
+        .expect("pivot closes the socket");
+    assert!(
+        sent.starts_with(b"myevents\n\n"),
+        "{}",
+        String::from_utf8_lossy(&sent)
+    );
+    let stats = &pivot.engine.stats;
+    wait_for("the task to end", || {
+        stats.calls_active.load(Ordering::SeqCst) == 0
+    })
+    .await;
+    assert_eq!(stats.calls_failed.load(Ordering::SeqCst), 1);
+    pivot.stop().await;
+}
