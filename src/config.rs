@@ -50,6 +50,9 @@ pub struct EslConfig {
     pub hangup_wait: Duration,
     /// How long a command may wait for its reply before the call is given up.
     pub reply_timeout: Duration,
+    /// The longest a call may last: pivot hangs up (ALLOTTED_TIMEOUT) when it is reached,
+    /// and FreeSWITCH itself a minute later if pivot is gone (`sched_hangup`).
+    pub max_call_duration: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -143,6 +146,7 @@ impl Default for Config {
                 max_frame_bytes: 16 * 1024 * 1024,
                 hangup_wait: Duration::from_secs(5),
                 reply_timeout: Duration::from_secs(10),
+                max_call_duration: Duration::from_secs(4 * 3600),
             },
             api: ApiSection {
                 listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
@@ -198,6 +202,7 @@ struct RawEsl {
     max_frame_bytes: Option<usize>,
     hangup_wait_ms: Option<u64>,
     reply_timeout_ms: Option<u64>,
+    max_call_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -291,6 +296,10 @@ impl Config {
             if let Some(ms) = e.reply_timeout_ms {
                 c.esl.reply_timeout =
                     Duration::from_millis(v.positive("esl.reply_timeout_ms", ms as usize)? as u64);
+            }
+            if let Some(secs) = e.max_call_secs {
+                c.esl.max_call_duration =
+                    Duration::from_secs(v.positive("esl.max_call_secs", secs as usize)? as u64);
             }
         }
         if let Some(a) = raw.api {

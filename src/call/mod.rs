@@ -2,13 +2,16 @@
 //! call runs [`run_call`]; everything it needs that is shared between calls is in [`Engine`].
 
 mod modules;
+mod owed;
 mod request;
 mod runner;
 pub mod session;
+pub mod state;
 mod twiml;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
@@ -16,7 +19,7 @@ use tracing::Instrument;
 
 use crate::callflow::FlowLimits;
 use crate::config::Config;
-use crate::esl::{Command, Limits};
+use crate::esl::{ChannelData, Command, Limits};
 use crate::pivot::fetch::HttpClient;
 use crate::route::Router;
 use crate::store::DebugSink;
@@ -53,6 +56,10 @@ pub struct Stats {
     pub calls_failed: AtomicU64,
     pub failbacks: AtomicU64,
     pub protocol_errors: AtomicU64,
+    /// Connections closed before they sent anything (TCP health checks): not calls.
+    pub probes: AtomicU64,
+    /// Events that named another channel than the call's (ignored).
+    pub foreign_events: AtomicU64,
     pub requests: AtomicU64,
     /// Failbacks by failure kind (`timeout`, `http_status`, ...).
     pub failbacks_by_cause: Labelled,
@@ -172,6 +179,10 @@ const EVENTS: [&str; 4] = [
     "DTMF",
 ];
 
+/// How long after pivot's own maximum call duration FreeSWITCH hangs the call up by itself
+/// (the safety net for a pivot that went away, see [`handshake`]).
+const SAFETY_NET_MARGIN: Duration = Duration::from_secs(60);
+
 /// Drives one call from `connect` to the socket's close. `kill` ends the call early (the
 /// shutdown deadline). Errors are logged here, tagged with the call id; nothing escapes.
 pub async fn run_call<T>(
@@ -183,7 +194,6 @@ pub async fn run_call<T>(
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
-    engine.stats.calls_total.fetch_add(1, Ordering::Relaxed);
     engine.stats.calls_active.fetch_add(1, Ordering::Relaxed);
     let mut session = Session::new(io, engine.esl_limits, engine.config.esl.reply_timeout, kill);
     if let Some(o) = observer {
@@ -194,16 +204,28 @@ where
     let result = drive(&mut session, &engine).instrument(span.clone()).await;
     let _in_span = span.enter();
     engine.stats.calls_active.fetch_sub(1, Ordering::Relaxed);
+    let stats = &engine.stats;
+    stats
+        .foreign_events
+        .fetch_add(session.foreign_events, Ordering::Relaxed);
     match result {
         Ok(summary) => {
-            let cause = summary.hangup_cause.as_deref().unwrap_or("UNKNOWN");
-            engine.stats.outcomes.inc(cause);
+            let cause = summary
+                .hangup_cause
+                .as_ref()
+                .map_or("UNKNOWN", |c| c.as_str());
+            stats.outcomes.inc(cause);
             Some(summary)
         }
-        Err(e) => {
-            engine.stats.calls_failed.fetch_add(1, Ordering::Relaxed);
+        Err(CallError::Probe) => {
+            stats.probes.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!("a connection closed before it sent anything (a health check?)");
+            None
+        }
+        Err(CallError::Session(e)) => {
+            stats.calls_failed.fetch_add(1, Ordering::Relaxed);
             if matches!(e, SessionError::Esl(_) | SessionError::NoChannelData) {
-                engine.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+                stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
             }
             tracing::warn!(error = %e, "call ended on an event socket error");
             None
@@ -211,51 +233,81 @@ where
     }
 }
 
-async fn drive<T>(session: &mut Session<T>, engine: &Engine) -> Result<CallSummary, SessionError>
+/// How a connection ended when it did not end as a call.
+enum CallError {
+    /// Closed before it sent a byte: a TCP health check, not a call.
+    Probe,
+    Session(SessionError),
+}
+
+impl From<SessionError> for CallError {
+    fn from(e: SessionError) -> Self {
+        CallError::Session(e)
+    }
+}
+
+async fn drive<T>(session: &mut Session<T>, engine: &Engine) -> Result<CallSummary, CallError>
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
-    let channel = session.connect().await?;
+    let channel = match session.connect().await {
+        Ok(c) => c,
+        Err(SessionError::Closed) => return Err(CallError::Probe),
+        Err(e) => return Err(e.into()),
+    };
+    engine.stats.calls_total.fetch_add(1, Ordering::Relaxed);
     let call_id = channel.unique_id().unwrap_or("").to_string();
     if !is_safe_call_id(&call_id) {
         // The id goes into file names and API arguments; FreeSWITCH's are UUIDs.
         tracing::warn!(call_id = %call_id.escape_debug(), "refusing a call with an unusable Unique-ID");
         session.exit(engine.config.esl.hangup_wait).await;
-        return Err(SessionError::NoChannelData);
+        return Err(SessionError::NoChannelData.into());
     }
     tracing::Span::current().record("call_id", call_id.as_str());
     session.note(&format!("connected: call {call_id}"));
-    handshake(session, &call_id).await?;
+    handshake(session, &channel, &engine.config.esl).await?;
     let run = runner::CallRun::new(engine, channel, session);
-    run.run().await
+    Ok(run.run().await?)
 }
 
-/// `myevents`, the event filters, `linger`, and the protection against `${...}` expansion,
-/// sent in one write; FreeSWITCH replies in order.
-async fn handshake<T>(session: &mut Session<T>, call_id: &str) -> Result<(), SessionError>
+/// `myevents`, the event filters, `linger`, the protection against `${...}` expansion
+/// (unless the dialplan set it already) and the safety net: FreeSWITCH hangs the call up by
+/// itself a little after pivot's own maximum duration, so a call ends in bounded time even
+/// when pivot goes away in the middle of an endless prompt. Sent in one write and not
+/// waited for: the replies are checked as they come, before the first application (the
+/// first web request overlaps them).
+async fn handshake<T>(
+    session: &mut Session<T>,
+    channel: &ChannelData,
+    esl: &crate::config::EslConfig,
+) -> Result<(), SessionError>
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
+    let call_id = channel.unique_id().unwrap_or("");
     let mut cmds = vec![Command::MyEvents];
     cmds.extend(EVENTS.iter().map(|e| Command::Filter {
         header: "Event-Name".into(),
         value: (*e).into(),
     }));
     cmds.push(Command::Linger(None));
-    cmds.push(Command::Api(format!(
-        "uuid_setvar {call_id} app_disable_expand_variables true"
-    )));
-    let replies = session.pipeline(cmds).await?;
-    // myevents, filters and linger must succeed; the variable is checked too, since without
-    // it web-app text could be expanded by FreeSWITCH.
-    for reply in &replies {
-        if !reply.starts_with("+OK") {
-            return Err(SessionError::Refused {
-                command: "handshake",
-                reply: reply.trim().to_string(),
-            });
-        }
+    let expansion_off = channel
+        .variable("app_disable_expand_variables")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    if !expansion_off {
+        cmds.push(Command::Api(format!(
+            "uuid_setvar {call_id} app_disable_expand_variables true"
+        )));
     }
+    let net = esl.max_call_duration + SAFETY_NET_MARGIN;
+    cmds.push(Command::Api(format!(
+        "sched_hangup +{} {call_id} ALLOTTED_TIMEOUT",
+        net.as_secs()
+    )));
+    for cmd in cmds {
+        session.send_checked(cmd).await?;
+    }
+    session.set_max_duration(esl.max_call_duration);
     Ok(())
 }
 

@@ -1,60 +1,89 @@
 //! What each module does on the call (contract section 5): the FreeSWITCH applications it
 //! runs and what it hands to the next step. Every argument goes through the one command
 //! encoder, as a length-delimited body, so no text from a web app can add a header or a
-//! command; `${...}` expansion is off on the channel (see `call::handshake`). Requests to
-//! web apps are in `request`, the TwiML-only modules in `twiml`.
+//! command; `${...}` expansion is off on the channel (see `call::handshake`).
+//!
+//! Prompts, pauses and `answer` are queued without waiting (they run back to back on the
+//! channel); a prompt that leads to a digit collection is run alone and stopped by the
+//! first key (barge-in). Requests to web apps are in `request`, the TwiML-only modules in
+//! `twiml`, what is owed after the hangup in `owed`.
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::callflow::{
-    CollectDtmf, DtmfKeys, HttpUrl, Play, PlayId, RecordCaller, Say, Tts, UploadMethod,
-};
+use crate::callflow::{CollectDtmf, DtmfKeys, Play, PlayId, RecordCaller, Say, Tts, UploadMethod};
 use crate::esl::Command;
-use crate::pivot::params::{form_body, piston_params, ParamValue};
 
-use super::runner::{CallRun, OwedUpload, Step};
-use super::session::{AppOutcome, SessionError};
+use super::owed::{fs_url, upload_url, Upload};
+use super::runner::{CallRun, Step};
+use super::session::{AppOutcome, OnKey, SessionError};
 use super::COLLECT_NOTE;
 
 impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
-    /// Runs one application; the flow goes on to `_` unless the channel is gone.
-    pub(super) async fn app(
+    /// Queues one application; the flow goes on to `_` at once unless the channel is gone.
+    pub(super) async fn queue(
         &mut self,
         app: &str,
         arg: Option<String>,
     ) -> Result<Step, SessionError> {
-        match self.session.execute(app, arg, None).await? {
-            AppOutcome::Done(_) | AppOutcome::Skipped => Ok(Step::Child(None)),
-            AppOutcome::HungUp => Ok(Step::Over),
+        if self.session.queue_app(app, arg, None).await? {
+            Ok(Step::Child(None))
+        } else {
+            Ok(Step::Over)
         }
+    }
+
+    /// A prompt (`speak`, `say`, `playback`, `sleep`) played `loops` times: queued, or with
+    /// `barge_in` run one at a time until a key is pressed (the rest is skipped then).
+    pub(super) async fn prompt(
+        &mut self,
+        app: &str,
+        arg: String,
+        loops: u32,
+        barge_in: bool,
+    ) -> Result<Step, SessionError> {
+        // Repeats are separate executes, so a key stops them all.
+        for _ in 0..loops.max(1) {
+            if !barge_in {
+                if !self.session.queue_app(app, Some(arg.clone()), None).await? {
+                    return Ok(Step::Over);
+                }
+                continue;
+            }
+            match self
+                .session
+                .execute(app, Some(arg.clone()), None, OnKey::Break)
+                .await?
+            {
+                AppOutcome::HungUp => return Ok(Step::Over),
+                AppOutcome::Skipped => break,
+                AppOutcome::Done(_) if self.session.has_dtmf() => break,
+                AppOutcome::Done(_) => {}
+            }
+        }
+        Ok(Step::Child(None))
     }
 
     pub(super) async fn answer(&mut self) -> Result<Step, SessionError> {
-        let step = self.app("answer", None).await?;
-        self.answered = true;
-        if let Some(info) = self.info.as_mut() {
-            info.answered = true;
+        if self.session.answer().await? {
+            Ok(Step::Child(None))
+        } else {
+            Ok(Step::Over)
         }
-        Ok(step)
     }
 
-    /// Media needs an answered channel; answers once, before the first prompt.
+    /// Media needs an answered channel: queues `answer` once, ahead of the first prompt.
     pub(super) async fn ensure_answered(&mut self) -> Result<bool, SessionError> {
-        if !self.answered {
-            if let Step::Over = self.answer().await? {
-                return Ok(false);
-            }
-        }
-        Ok(true)
+        self.session.answer().await
     }
 
     /// Sets a channel variable without any expansion (`uuid_setvar`, not the `set` app,
-    /// which expands its value again). The value is made one line.
+    /// which expands its value again). The value is made one line. `uuid_setvar` acts at
+    /// once, not in the channel's queue, so it waits until what was queued has run.
     pub(super) async fn setvar(&mut self, name: &str, value: &str) -> Result<(), SessionError> {
-        if self.session.state.is_over() {
+        self.session.wait_idle().await?;
+        if self.session.is_over() {
             return Ok(());
         }
         let clean: String = value
@@ -67,11 +96,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         Ok(())
     }
 
-    pub(super) async fn say(&mut self, say: Say) -> Result<Step, SessionError> {
+    pub(super) async fn say(&mut self, say: Say, barge_in: bool) -> Result<Step, SessionError> {
         let Some(say_type) = say.say_type else {
             let mut tts = Tts::text(say.text);
             tts.language = Some(say.language);
-            return self.tts(tts).await;
+            return self.tts(tts, barge_in).await;
         };
         if !self.ensure_answered().await? {
             return Ok(Step::Over);
@@ -85,25 +114,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             say.method.as_str(),
             say.text
         );
-        self.app("say", Some(arg)).await
+        self.prompt("say", arg, 1, barge_in).await
     }
 
-    pub(super) async fn tts(&mut self, tts: Tts) -> Result<Step, SessionError> {
+    pub(super) async fn tts(&mut self, tts: Tts, barge_in: bool) -> Result<Step, SessionError> {
         if !self.ensure_answered().await? {
             return Ok(Step::Over);
         }
         let arg = self.speak_arg(&tts);
-        // Repeats are separate executes: each waits for its own EXECUTE_COMPLETE.
-        for _ in 0..tts.loops.max(1) {
-            if let AppOutcome::HungUp = self
-                .session
-                .execute("speak", Some(arg.clone()), None)
-                .await?
-            {
-                return Ok(Step::Over);
-            }
-        }
-        Ok(Step::Child(None))
+        self.prompt("speak", arg, tts.loops, barge_in).await
     }
 
     /// `engine|voice|text`; engine and voice default from the config, and voice names of
@@ -131,7 +150,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         }
     }
 
-    pub(super) async fn play(&mut self, play: Play) -> Result<Step, SessionError> {
+    pub(super) async fn play(&mut self, play: Play, barge_in: bool) -> Result<Step, SessionError> {
         if play.answer && !self.ensure_answered().await? {
             return Ok(Step::Over);
         }
@@ -141,16 +160,21 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         }
         let source = self.play_source(&play.id);
         if play.endless {
-            return self.app("endless_playback", Some(source)).await;
+            return self.prompt("endless_playback", source, 1, barge_in).await;
         }
+        if barge_in {
+            return self.prompt("playback", source, play.loop_count, true).await;
+        }
+        // Not interruptible: FreeSWITCH repeats it itself (`loops`).
         let loops = (play.loop_count > 1).then_some(play.loop_count);
-        match self
+        if self
             .session
-            .execute("playback", Some(source), loops)
+            .queue_app("playback", Some(source), loops)
             .await?
         {
-            AppOutcome::Done(_) | AppOutcome::Skipped => Ok(Step::Child(None)),
-            AppOutcome::HungUp => Ok(Step::Over),
+            Ok(Step::Child(None))
+        } else {
+            Ok(Step::Over)
         }
     }
 
@@ -162,15 +186,18 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         self.setvar("playback_terminators", "any").await?;
         if rec.beep {
             let beep = self.engine.config.media.beep.clone();
-            if let Step::Over = self.app("playback", Some(beep)).await? {
+            if let Step::Over = self.queue("playback", Some(beep)).await? {
                 return Ok(Step::Over);
             }
         }
         let name = format!("{}.{}", self.call_id, rec.format.extension());
         let file = format!("{}/{name}", self.engine.config.media.recordings_dir);
         let arg = format!("{file} {} 200 5", rec.time_limit);
-        let outcome = self.session.execute("record", Some(arg), None).await?;
-        let upload = OwedUpload {
+        let outcome = self
+            .session
+            .execute("record", Some(arg), None, OnKey::Ignore)
+            .await?;
+        let upload = Upload {
             url: upload_url(&rec.url, &name),
             file,
             post: rec.method == UploadMethod::Post,
@@ -183,14 +210,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             // The usual voicemail ends with the caller hanging up: the file is complete once
             // CHANNEL_HANGUP_COMPLETE arrives, so the upload is owed until teardown.
             AppOutcome::HungUp => {
-                self.owed.push(upload);
+                self.owed.uploads.push(upload);
                 Ok(Step::Over)
             }
         }
     }
 
     /// Reads up to `max` keys: `first` to wait for the first, `next` between keys, a
-    /// terminator ends it (and is not kept). Keys already buffered count.
+    /// terminator ends it (and is not kept). Keys already buffered count. The wait starts
+    /// once what was queued before (the prompts) has run.
     pub(super) async fn read_digits(
         &mut self,
         name: &str,
@@ -198,6 +226,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         (first, next): (Duration, Duration),
         terminators: &DtmfKeys,
     ) -> Result<String, SessionError> {
+        self.session.settle_prompts().await?;
         // The simulator presses its scripted keys when it sees this note.
         self.session
             .note(&format!("{COLLECT_NOTE} ({name}, up to {max})"));
@@ -226,7 +255,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
                 &c.terminators,
             )
             .await?;
-        if self.session.state.is_over() {
+        if self.session.is_over() {
             return Ok(Step::Over);
         }
         tracing::debug!(digits = %digits, collection = %c.collection_name, "digits collected");
@@ -239,106 +268,4 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             .insert(c.collection_name.to_string(), digits.clone());
         Ok(Step::Child(Some(digits)))
     }
-
-    /// Uploads a recording: FreeSWITCH PUTs it with mod_http_cache's `http_put` (the file is
-    /// on its host); a POST is done by pivot itself, which must be able to read the file.
-    /// True when the upload succeeded.
-    pub(super) async fn upload(&mut self, up: OwedUpload) -> bool {
-        let result = if up.post {
-            self.post_file(&up).await
-        } else if self.session.state.closed {
-            "not uploaded: the event socket closed first".to_string()
-        } else {
-            let cmd = Command::Api(format!("http_put {} {}", fs_url(&up.url), up.file));
-            // FreeSWITCH answers when the PUT is done: a 3-hour recording takes a while.
-            match self.session.command_within(cmd, UPLOAD_TIMEOUT).await {
-                Ok(reply) => reply.trim().to_string(),
-                Err(e) => format!("not uploaded: {e}"),
-            }
-        };
-        if result.starts_with("+OK") {
-            tracing::info!(url = %up.url, file = %up.file, result = %result, "recording uploaded");
-        } else {
-            tracing::warn!(url = %up.url, file = %up.file, result = %result, "recording upload failed");
-        }
-        self.session
-            .note(&format!("upload: {} -> {result}", up.url));
-        self.summary.uploads.push(format!("{} -> {result}", up.url));
-        result.starts_with("+OK")
-    }
-
-    async fn post_file(&self, up: &OwedUpload) -> String {
-        let body = match tokio::fs::read(&up.file).await {
-            Ok(b) => Bytes::from(b),
-            Err(e) => return format!("-ERR cannot read {}: {e}", up.file),
-        };
-        let ct = if up.file.ends_with(".wav") {
-            "audio/wav"
-        } else {
-            "audio/mpeg"
-        };
-        let sent = self
-            .engine
-            .http
-            .send_simple(
-                reqwest::Method::POST,
-                up.url.as_url().clone(),
-                ct,
-                body,
-                Duration::from_secs(60),
-            )
-            .await;
-        match sent {
-            Ok(s) if (200..300).contains(&s) => format!("+OK {s}"),
-            Ok(s) => format!("-ERR {s}"),
-            Err(e) => format!("-ERR {e}"),
-        }
-    }
-
-    /// Posts the call's summary to the last `cdr_url` a pivot node named.
-    pub(super) async fn post_cdr(&self) {
-        let (Some(url), Some(info)) = (&self.cdr_url, &self.info) else {
-            return;
-        };
-        let mut params = piston_params(info, &Default::default());
-        let cause = self.summary.hangup_cause.clone().unwrap_or_default();
-        params.push(("Hangup-Cause".into(), ParamValue::Str(cause)));
-        let body = Bytes::from(form_body(&params));
-        let sent = self
-            .engine
-            .http
-            .send_simple(
-                reqwest::Method::POST,
-                url.as_url().clone(),
-                "application/x-www-form-urlencoded",
-                body,
-                Duration::from_secs(10),
-            )
-            .await;
-        match sent {
-            Ok(status) => tracing::info!(url = %url, status, "CDR posted"),
-            Err(e) => tracing::warn!(url = %url, error = %e, "CDR post failed"),
-        }
-    }
-}
-
-/// How long FreeSWITCH's `http_put` of a recording may take.
-const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// `<url>/<name>`, keeping the base URL's query string.
-pub(super) fn upload_url(base: &HttpUrl, name: &str) -> HttpUrl {
-    let mut url = base.as_url().clone();
-    if let Ok(mut segments) = url.path_segments_mut() {
-        segments.pop_if_empty().push(name);
-    }
-    HttpUrl::from_url(url).unwrap_or_else(|_| base.clone())
-}
-
-/// A URL as FreeSWITCH gets it: `$`, `{` and `}` percent-encoded (the same URL to any HTTP
-/// server), so no `${...}` can appear in an argument even if expansion were on.
-fn fs_url(url: &HttpUrl) -> String {
-    url.as_str()
-        .replace('$', "%24")
-        .replace('{', "%7B")
-        .replace('}', "%7D")
 }

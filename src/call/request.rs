@@ -35,6 +35,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         extra: TwimlExtra,
     ) -> Result<Step, SessionError> {
         let engine = self.engine;
+        // What the flow queued before runs first (a request follows its prompts, as in
+        // Kazoo); its answer then starts right after them.
+        self.session.wait_idle().await?;
+        if self.session.is_over() {
+            return Ok(Step::Over);
+        }
         if self.summary.requests >= engine.config.http.max_requests_per_call {
             let msg = format!(
                 "this call already made {} requests (http.max_requests_per_call)",
@@ -70,7 +76,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         match translate(&resp, &req.voice_url, &engine.flow_limits) {
             Ok(flow) => {
                 // A TwiML document's own requests are made like the one that fetched it.
-                self.twiml_base = Some(req);
+                self.twiml.base = Some(req);
                 Ok(Step::Flow(Box::new(flow)))
             }
             Err(e) => self.failback(&req, e.kind(), &e.to_string()).await,
@@ -87,9 +93,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         self.summary.requests += 1;
         self.engine.stats.requests.fetch_add(1, Ordering::Relaxed);
         if req.cdr_url.is_some() {
-            self.cdr_url = req.cdr_url.clone();
+            self.owed.cdr_url = req.cdr_url.clone();
         }
-        let info = self.info.as_ref()?;
+        let answered = self.session.state().is_answered();
+        let info = self.info.as_mut()?;
+        info.answered = answered;
+        let info = &*info;
         let params = match req.req_format {
             ReqFormat::Piston => piston_params(info, &self.digits),
             ReqFormat::Twiml => twiml_params(info, extra),
@@ -102,6 +111,33 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             self.debug_request(&spec);
         }
         Some(spec)
+    }
+
+    /// A request owed after the hangup (a TwiML action whose verb the hangup ended); its
+    /// answer is recorded but not run.
+    pub(super) async fn request_after_hangup(&mut self, req: &PivotRequest, extra: &TwimlExtra) {
+        if self.summary.requests >= self.engine.config.http.max_requests_per_call {
+            tracing::warn!(url = %req.voice_url, "action request not sent: request limit");
+            return;
+        }
+        let Some(spec) = self.prepare(req, extra) else {
+            return;
+        };
+        match self.engine.http.fetch(&spec).await {
+            Ok(resp) => self.note_response(req, &resp),
+            Err(e) => {
+                tracing::warn!(url = %req.voice_url, error = %e, "action request after the hangup failed");
+                if req.debug {
+                    if let Some(resp) = e.response() {
+                        self.debug_response(resp);
+                    }
+                    self.debug(Entry::Error {
+                        kind: e.kind().into(),
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
     }
 
     pub(super) fn note_response(&mut self, req: &PivotRequest, resp: &Response) {

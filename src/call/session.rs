@@ -1,7 +1,13 @@
-//! One call's event socket session: send a command and wait for its reply, execute an
-//! application and wait for its CHANNEL_EXECUTE_COMPLETE by Event-UUID, and keep track of
-//! what the events say about the channel (hung up, hangup complete, DTMF pressed) while
-//! waiting for anything. Owns the socket; knows nothing of flows or HTTP.
+//! One call's event socket session, pipelined: commands go out without waiting for their
+//! replies (FreeSWITCH answers strictly in command order, so each reply is matched to the
+//! oldest command still owed one), applications are tracked by their Event-UUID from the
+//! moment they are sent (a completion that arrives before its `+OK` is kept), and every
+//! message read, whoever waits, updates the channel's [`ChannelState`]. Owns the socket;
+//! knows nothing of flows or HTTP.
+//!
+//! Every wait reads the socket, so a hangup is seen at once, and every wait is bounded: a
+//! reply owed for longer than its limit ends the session (a late reply would be taken for
+//! the next command's), the shutdown token and the call's maximum duration stop the flow.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -9,16 +15,21 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
-use crate::esl::{ChannelData, Command, EslCodec, EslError, Event, Execute, Limits, Message};
+use super::state::{causes, ChannelState, Stop};
+use crate::callflow::HangupCause;
+use crate::esl::{
+    ChannelData, Command, DisconnectKind, EslCodec, EslError, Event, Execute, Limits, Message,
+};
 
 /// Why a session cannot go on. Hangups are not errors: they are channel state.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SessionError {
     #[error("event socket: {0}")]
-    Esl(#[from] EslError),
+    Esl(std::sync::Arc<EslError>),
     #[error("FreeSWITCH closed the event socket")]
     Closed,
     #[error("no reply to `{command}` within {ms} ms")]
@@ -32,60 +43,136 @@ pub enum SessionError {
     NoChannelData,
 }
 
+impl From<EslError> for SessionError {
+    fn from(e: EslError) -> Self {
+        SessionError::Esl(std::sync::Arc::new(e))
+    }
+}
+
 /// How an application run ended.
 #[derive(Debug)]
 pub enum AppOutcome {
     /// CHANNEL_EXECUTE_COMPLETE arrived for it.
     Done(Box<Event>),
-    /// The channel hung up first (or already had): the flow must stop.
+    /// The channel hung up first (or the flow was stopped): the flow must stop.
     HungUp,
     /// Not run: a key had already been pressed (barge-in before the prompt).
     Skipped,
 }
 
-/// The channel as the events describe it.
-#[derive(Debug, Default)]
-pub struct ChannelState {
-    pub hangup_cause: Option<String>,
-    pub hangup_complete: bool,
-    pub closed: bool,
-    /// Set when pivot was told to stop (shutdown deadline passed).
-    pub killed: bool,
-    /// CHANNEL_HANGUP_COMPLETE, whose channel variables say how the last app ended (e.g.
-    /// `record_seconds` of a recording the hangup stopped).
-    pub hangup_complete_event: Option<Box<Event>>,
+/// Whether a key pressed while an application runs stops it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnKey {
+    /// Keys are kept for the next collection; the application runs on.
+    Ignore,
+    /// The first key sends `uuid_break` (barge-in); the key stays in the buffer.
+    Break,
 }
 
-impl ChannelState {
-    pub fn is_over(&self) -> bool {
-        self.hangup_cause.is_some() || self.closed || self.killed
-    }
-}
+/// A handle on an application sent with [`Session::start_app`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppId(u64);
 
 /// A notice of something the call did, for the timeline (demo, simulator, logs).
 pub type Observer = Box<dyn FnMut(&str) + Send + Sync>;
 
+/// What to do with a reply when it arrives.
+#[derive(Debug)]
+enum Then {
+    /// It must be `+OK`, else the session fails (handshake commands, `sendmsg`).
+    Check,
+    /// Someone waits for its text under this sequence number.
+    Keep(u64),
+    /// Nobody needs it (`uuid_break`, a hangup that may find the channel gone).
+    Ignore,
+}
+
+/// A reply FreeSWITCH owes.
+#[derive(Debug)]
+struct Owed {
+    command: &'static str,
+    due: Instant,
+    limit: Duration,
+    then: Then,
+}
+
+/// An application sent and not yet seen complete (or complete and not yet collected).
+#[derive(Debug)]
+struct App {
+    id: AppId,
+    uuid: String,
+    name: String,
+    /// Nobody waits for this one: it is dropped once complete.
+    detached: bool,
+    done: Option<Box<Event>>,
+}
+
+/// What pivot asked FreeSWITCH to do about the hangup so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HangupSent {
+    No,
+    /// `sendmsg hangup`: runs after the applications queued before it.
+    Queued,
+    /// `uuid_kill`: at once.
+    Killed,
+}
+
+/// Most keys kept unread: a caller cannot make pivot buffer without limit.
+const MAX_DTMF: usize = 128;
+
 pub struct Session<T> {
     io: Framed<T, EslCodec>,
-    pub state: ChannelState,
+    call_id: String,
+    state: ChannelState,
+    stop: Option<Stop>,
+    hangup_sent: HangupSent,
+    /// CHANNEL_HANGUP_COMPLETE, whose channel variables say how the last app ended (e.g.
+    /// `record_seconds` of a recording the hangup stopped).
+    hangup_vars: Option<Box<Event>>,
+    owed: VecDeque<Owed>,
+    kept: VecDeque<(u64, String)>,
+    seq: u64,
+    apps: Vec<App>,
     dtmf: VecDeque<char>,
+    /// Commands fed to the socket and not flushed yet: the next wait flushes them, so
+    /// commands sent back to back leave in one write.
+    unflushed: bool,
+    /// A failure seen while reading for someone else (a refused handshake command).
+    fault: Option<SessionError>,
+    /// The error that made the session unusable (a protocol error, a reply that never
+    /// came), kept so a call that died in teardown still counts as failed.
+    fatal: Option<SessionError>,
     reply_timeout: Duration,
+    /// When the call reaches its maximum duration.
+    deadline: Option<Instant>,
     kill: CancellationToken,
     observer: Option<Observer>,
-    /// The app being waited for: its Event-UUID, and its completion once seen.
-    running: Option<(String, Option<Box<Event>>)>,
+    /// Events that carried another channel's Unique-ID (ignored).
+    pub foreign_events: u64,
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
     pub fn new(io: T, limits: Limits, reply_timeout: Duration, kill: CancellationToken) -> Self {
         Session {
             io: Framed::new(io, EslCodec::new(limits)),
-            state: ChannelState::default(),
+            call_id: String::new(),
+            state: ChannelState::Ringing,
+            stop: None,
+            hangup_sent: HangupSent::No,
+            hangup_vars: None,
+            owed: VecDeque::new(),
+            kept: VecDeque::new(),
+            seq: 0,
+            apps: Vec::new(),
             dtmf: VecDeque::new(),
+            unflushed: false,
+            fault: None,
+            fatal: None,
             reply_timeout,
+            deadline: None,
             kill,
             observer: None,
-            running: None,
+            foreign_events: 0,
         }
     }
 
@@ -99,11 +186,36 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         }
     }
 
-    /// `connect`, then the channel data from the connect reply.
+    pub fn state(&self) -> &ChannelState {
+        &self.state
+    }
+
+    /// Why pivot stopped the flow, if it did.
+    pub fn stopped(&self) -> Option<Stop> {
+        self.stop
+    }
+
+    /// The flow must stop: the channel is not up, or pivot stopped it.
+    pub fn is_over(&self) -> bool {
+        !self.state.is_up() || self.stop.is_some()
+    }
+
+    /// CHANNEL_HANGUP_COMPLETE, once it arrived.
+    pub fn hangup_vars(&self) -> Option<&Event> {
+        self.hangup_vars.as_deref()
+    }
+
+    /// The call stops by itself `after` from now (`esl.max_call_secs`).
+    pub fn set_max_duration(&mut self, after: Duration) {
+        self.deadline = Some(Instant::now() + after);
+    }
+
+    /// `connect`, then the channel data from the connect reply. The channel's Unique-ID is
+    /// this session's from now on: events of other channels are ignored.
     pub async fn connect(&mut self) -> Result<ChannelData, SessionError> {
-        self.send(Command::Connect).await?;
+        self.io.send(Command::Connect).await?;
         let first = tokio::time::timeout(self.reply_timeout, self.io.next()).await;
-        match first {
+        let data = match first {
             Err(_) => Err(SessionError::ReplyTimeout {
                 command: "connect",
                 ms: self.reply_timeout.as_millis(),
@@ -116,27 +228,23 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             Ok(Some(Ok(_))) => Err(SessionError::NoChannelData),
             Ok(Some(Err(e))) => Err(e.into()),
             Ok(None) => Err(SessionError::Closed),
+        }?;
+        self.call_id = data.unique_id().unwrap_or("").to_string();
+        if data.answer_state() == Some("answered") {
+            self.state = ChannelState::Answered;
         }
+        Ok(data)
     }
 
-    async fn send(&mut self, cmd: Command) -> Result<(), SessionError> {
-        self.io.send(cmd).await?;
-        Ok(())
+    /// Queues a command whose reply must be `+OK`; nothing waits for it here (a refusal
+    /// fails the session at the next wait).
+    pub async fn send_checked(&mut self, cmd: Command) -> Result<(), SessionError> {
+        self.feed(cmd, Then::Check, self.reply_timeout).await
     }
 
-    /// Sends several commands at once and waits for all their replies, in order (FreeSWITCH
-    /// answers strictly in command order). Returns the reply texts.
-    pub async fn pipeline(&mut self, cmds: Vec<Command>) -> Result<Vec<String>, SessionError> {
-        let names: Vec<&'static str> = cmds.iter().map(command_name).collect();
-        for cmd in cmds {
-            self.io.feed(cmd).await?;
-        }
-        SinkExt::<Command>::flush(&mut self.io).await?;
-        let mut replies = Vec::with_capacity(names.len());
-        for name in names {
-            replies.push(self.reply(name).await?);
-        }
-        Ok(replies)
+    /// Queues a command whose reply nobody needs.
+    pub async fn send_ignored(&mut self, cmd: Command) -> Result<(), SessionError> {
+        self.feed(cmd, Then::Ignore, self.reply_timeout).await
     }
 
     /// Sends one command and waits for its reply text.
@@ -144,94 +252,150 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         self.command_within(cmd, self.reply_timeout).await
     }
 
-    /// Like [`Session::command`] with its own reply timeout, for commands that are slow on
-    /// purpose (an `api http_put` of a long recording). A reply that never comes ends the
-    /// call: a late one would be taken for the next command's.
+    /// Like [`Session::command`] with its own reply limit, for commands that are slow on
+    /// purpose (an `api http_put` of a long recording).
     pub async fn command_within(
         &mut self,
         cmd: Command,
         limit: Duration,
     ) -> Result<String, SessionError> {
-        let name = command_name(&cmd);
-        self.send(cmd).await?;
-        self.reply_within(name, limit).await
-    }
-
-    /// Waits for the next reply, handling events that arrive first.
-    async fn reply(&mut self, name: &'static str) -> Result<String, SessionError> {
-        self.reply_within(name, self.reply_timeout).await
-    }
-
-    async fn reply_within(
-        &mut self,
-        name: &'static str,
-        limit: Duration,
-    ) -> Result<String, SessionError> {
-        let wait = async {
-            loop {
-                match self.recv().await? {
-                    Some(Message::Reply(r)) => return Ok(r.text),
-                    Some(Message::ApiResponse(body)) => return Ok(body),
-                    other => self.observe_any(other),
+        self.seq += 1;
+        let seq = self.seq;
+        self.feed(cmd, Then::Keep(seq), limit).await?;
+        loop {
+            if let Some(i) = self.kept.iter().position(|(s, _)| *s == seq) {
+                if let Some((_, text)) = self.kept.remove(i) {
+                    return Ok(text);
                 }
             }
-        };
-        match tokio::time::timeout(limit, wait).await {
-            Ok(r) => r,
-            Err(_) => {
-                // Replies come in order: a late one would answer the next command. The
-                // session is unusable; treat it as closed (the socket is dropped).
-                self.state.closed = true;
-                Err(SessionError::ReplyTimeout {
-                    command: name,
-                    ms: limit.as_millis(),
-                })
-            }
+            self.pump().await?;
         }
     }
 
-    /// Reads the next message; the end of the stream is an error. `None` means the kill
-    /// token just fired: the channel is marked over (callers see it through `state`, and
-    /// every wait returns), and the token is not watched again.
-    async fn recv(&mut self) -> Result<Option<Message>, SessionError> {
-        let msg = if self.state.killed {
-            self.io.next().await
-        } else {
-            tokio::select! {
-                m = self.io.next() => m,
-                _ = self.kill.cancelled() => {
-                    self.state.killed = true;
-                    return Ok(None);
-                }
+    /// Waits until every reply owed to a checked command (the handshake) has arrived.
+    pub async fn confirm(&mut self) -> Result<(), SessionError> {
+        while self.owed.iter().any(|o| matches!(o.then, Then::Check)) {
+            self.pump().await?;
+        }
+        match self.fault.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    async fn feed(
+        &mut self,
+        cmd: Command,
+        then: Then,
+        limit: Duration,
+    ) -> Result<(), SessionError> {
+        let command = command_name(&cmd);
+        // `feed` only encodes into the write buffer (it writes only when the buffer is over
+        // its limit); the next wait flushes.
+        if let Err(e) = self.io.feed(cmd).await {
+            if matches!(e, EslError::Io(_)) {
+                self.state.close();
+            }
+            return Err(e.into());
+        }
+        self.unflushed = true;
+        self.owed.push_back(Owed {
+            command,
+            due: Instant::now() + limit,
+            limit,
+            then,
+        });
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), SessionError> {
+        if self.unflushed {
+            self.unflushed = false;
+            if let Err(e) = SinkExt::<Command>::flush(&mut self.io).await {
+                self.state.close();
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends what is queued, then reads and applies one message (or notices the kill
+    /// token, the call's deadline or an overdue reply).
+    async fn pump(&mut self) -> Result<(), SessionError> {
+        if let Some(e) = self.fault.take() {
+            return Err(e);
+        }
+        if self.state.is_gone() {
+            return Err(SessionError::Closed);
+        }
+        self.flush().await?;
+        let reply_due = self.owed.front().map(|o| o.due);
+        let deadline = self.deadline.filter(|_| self.stop.is_none());
+        let watch_kill = self.stop.is_none();
+        let msg = tokio::select! {
+            m = self.io.next() => m,
+            _ = self.kill.cancelled(), if watch_kill => {
+                self.stop_flow(Stop::Shutdown);
+                return Ok(());
+            }
+            _ = sleep_until(deadline), if deadline.is_some() => {
+                self.stop_flow(Stop::MaxDuration);
+                return Ok(());
+            }
+            _ = sleep_until(reply_due), if reply_due.is_some() => {
+                // Replies come in order: a late one would answer the next command. The
+                // session is unusable; the socket is dropped.
+                let (command, ms) = self
+                    .owed
+                    .front()
+                    .map_or(("command", 0), |o| (o.command, o.limit.as_millis()));
+                self.state.close();
+                return Err(self.die(SessionError::ReplyTimeout { command, ms }));
             }
         };
         match msg {
-            Some(Ok(m)) => Ok(Some(m)),
+            Some(Ok(m)) => {
+                self.observe(m);
+                Ok(())
+            }
             Some(Err(e)) => {
-                self.state.closed = true;
-                Err(e.into())
+                self.state.close();
+                Err(self.die(e.into()))
             }
             None => {
-                self.state.closed = true;
+                self.state.close();
                 Err(SessionError::Closed)
             }
         }
     }
 
-    fn observe_any(&mut self, msg: Option<Message>) {
-        if let Some(msg) = msg {
-            self.observe(msg);
-        }
+    /// Keeps the first error that made the session unusable.
+    fn die(&mut self, e: SessionError) -> SessionError {
+        self.fatal.get_or_insert_with(|| e.clone());
+        e
     }
 
-    /// Applies what an unsolicited message says to the channel state.
+    /// The error that made the session unusable, if one did.
+    pub fn take_fatal(&mut self) -> Option<SessionError> {
+        self.fatal.take()
+    }
+
+    fn stop_flow(&mut self, why: Stop) {
+        self.note(&format!("stop: {why:?}"));
+        self.stop = Some(why);
+    }
+
+    /// Applies one message to the session: a reply settles the oldest owed one, an event
+    /// updates the channel.
     fn observe(&mut self, msg: Message) {
         match msg {
-            Message::Event(ev) => self.observe_event(ev),
-            Message::Disconnect { .. } => {
-                // A linger notice means the channel hung up; the stream goes on.
-                if self.state.hangup_cause.is_none() {
-                    self.state.hangup_cause = Some("UNKNOWN".into());
+            Message::Reply(r) => self.settle(r.is_ok(), r.text),
+            Message::ApiResponse(body) => self.settle(body.starts_with("+OK"), body),
+            Message::Event(ev) => self.on_event(ev),
+            Message::Disconnect { kind, .. } => {
+                if kind == DisconnectKind::Linger {
+                    // A linger notice means the channel hung up; the stream goes on.
+                    self.state.hang_up(causes::unknown());
                 }
                 self.note("FreeSWITCH: disconnect notice");
             }
@@ -239,39 +403,52 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         }
     }
 
-    fn observe_event(&mut self, ev: Event) {
+    fn settle(&mut self, ok: bool, text: String) {
+        let Some(owed) = self.owed.pop_front() else {
+            tracing::debug!(reply = %text.trim(), "a reply nobody asked for: ignored");
+            return;
+        };
+        match owed.then {
+            Then::Check if !ok => {
+                self.fault.get_or_insert(SessionError::Refused {
+                    command: owed.command,
+                    reply: text.trim().to_string(),
+                });
+            }
+            Then::Keep(seq) => self.kept.push_back((seq, text)),
+            Then::Check | Then::Ignore => {}
+        }
+    }
+
+    fn on_event(&mut self, ev: Event) {
+        if let Some(id) = ev.unique_id() {
+            if id != self.call_id {
+                // Another channel's event (a confused or hostile peer): never applied here.
+                self.foreign_events += 1;
+                tracing::debug!(event = ?ev.name(), other = %id.escape_debug(), "event of another channel ignored");
+                return;
+            }
+        }
+        if ev.header("Answer-State") == Some("answered") {
+            self.state.answered();
+        }
         match ev.name() {
             Some("CHANNEL_HANGUP") => {
-                let cause = ev.hangup_cause().unwrap_or("UNKNOWN").to_string();
+                let cause = causes::from_event(ev.hangup_cause());
                 self.note(&format!("event: CHANNEL_HANGUP {cause}"));
-                self.state.hangup_cause.get_or_insert(cause);
+                self.state.hang_up(cause);
             }
             Some("CHANNEL_HANGUP_COMPLETE") => {
-                let cause = ev.hangup_cause().unwrap_or("UNKNOWN").to_string();
+                let cause = causes::from_event(ev.hangup_cause());
                 self.note(&format!("event: CHANNEL_HANGUP_COMPLETE {cause}"));
-                self.state.hangup_cause.get_or_insert(cause);
-                self.state.hangup_complete = true;
-                self.state.hangup_complete_event = Some(Box::new(ev));
+                self.state.complete(cause);
+                self.hangup_vars = Some(Box::new(ev));
             }
-            Some("CHANNEL_EXECUTE_COMPLETE") => {
-                let ours = matches!(&self.running, Some((id, _)) if ev.application_uuid() == Some(id.as_str()));
-                if ours {
-                    let what = format!(
-                        "event: CHANNEL_EXECUTE_COMPLETE {} {}",
-                        ev.application().unwrap_or(""),
-                        ev.application_response().unwrap_or("")
-                    );
-                    self.note(&what);
-                    if let Some((_, done)) = self.running.as_mut() {
-                        *done = Some(Box::new(ev));
-                    }
-                }
-            }
+            Some("CHANNEL_EXECUTE_COMPLETE") => self.on_complete(ev),
             Some("DTMF") => {
                 if let Some(d) = ev.dtmf_digit().and_then(|d| d.chars().next()) {
                     self.note(&format!("event: DTMF {d}"));
-                    // Bounded: a caller cannot make pivot buffer without limit.
-                    if self.dtmf.len() < 128 {
+                    if self.dtmf.len() < MAX_DTMF {
                         self.dtmf.push_back(d);
                     }
                 }
@@ -280,45 +457,66 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         }
     }
 
-    /// Runs an application with event-lock and a fresh Event-UUID, and waits for its
-    /// completion or the hangup. Sends nothing once the channel is over.
-    pub async fn execute(
-        &mut self,
-        app: &str,
-        arg: Option<String>,
-        loops: Option<u32>,
-    ) -> Result<AppOutcome, SessionError> {
-        self.run_app(app, arg, loops, None).await
+    fn on_complete(&mut self, ev: Event) {
+        let Some(i) = self
+            .apps
+            .iter()
+            .position(|a| Some(a.uuid.as_str()) == ev.application_uuid())
+        else {
+            return;
+        };
+        let what = format!(
+            "event: CHANNEL_EXECUTE_COMPLETE {} {}",
+            ev.application().unwrap_or(""),
+            ev.application_response().unwrap_or("")
+        );
+        self.note(&what);
+        if self.apps[i].detached {
+            self.apps.remove(i);
+        } else {
+            self.apps[i].done = Some(Box::new(ev));
+        }
     }
 
-    /// Like [`Session::execute`], but the first DTMF key pressed while the application runs
-    /// stops it (`api uuid_break`, as a TwiML `<Gather>` prompt or a barge-in needs). The key
-    /// stays in the DTMF buffer for the collection that follows. Keys pressed before it
-    /// started skip it entirely.
-    pub async fn execute_until_dtmf(
+    /// Sends an application with event-lock and a fresh Event-UUID, without waiting for
+    /// anything: it runs after everything sent before it. None when the flow is over
+    /// (nothing is sent then). Wait for it with [`Session::wait_app`].
+    pub async fn start_app(
         &mut self,
         app: &str,
         arg: Option<String>,
         loops: Option<u32>,
-        call_id: &str,
-    ) -> Result<AppOutcome, SessionError> {
-        if !self.dtmf.is_empty() && !self.state.is_over() {
-            return Ok(AppOutcome::Skipped);
-        }
-        self.run_app(app, arg, loops, Some(call_id)).await
+    ) -> Result<Option<AppId>, SessionError> {
+        self.send_app(app, arg, loops, false).await
     }
 
-    async fn run_app(
+    /// Like [`Session::start_app`] for an application whose result nobody needs (answer,
+    /// a prompt, a pause): it is forgotten once complete. False when nothing was sent.
+    pub async fn queue_app(
         &mut self,
         app: &str,
         arg: Option<String>,
         loops: Option<u32>,
-        break_on_dtmf: Option<&str>,
-    ) -> Result<AppOutcome, SessionError> {
-        if self.state.is_over() {
-            return Ok(AppOutcome::HungUp);
+    ) -> Result<bool, SessionError> {
+        Ok(self.send_app(app, arg, loops, true).await?.is_some())
+    }
+
+    async fn send_app(
+        &mut self,
+        app: &str,
+        arg: Option<String>,
+        loops: Option<u32>,
+        detached: bool,
+    ) -> Result<Option<AppId>, SessionError> {
+        if self.is_over() {
+            return Ok(None);
         }
-        let id = uuid::Uuid::new_v4().to_string();
+        // No application before the handshake is confirmed: it turns `${...}` expansion off.
+        self.confirm().await?;
+        if self.is_over() {
+            return Ok(None);
+        }
+        let uuid = uuid::Uuid::new_v4().to_string();
         match &arg {
             Some(arg) => self.note(&format!("execute: {app} {arg}")),
             None => self.note(&format!("execute: {app}")),
@@ -327,68 +525,145 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             app: app.to_string(),
             arg,
             event_lock: true,
-            event_uuid: Some(id.clone()),
+            event_uuid: Some(uuid.clone()),
             loops,
         };
-        let reply = self.command(Command::Execute(exec)).await?;
-        if !reply.starts_with("+OK") {
-            return Err(SessionError::Refused {
-                command: "sendmsg",
-                reply,
-            });
-        }
-        self.running = Some((id, None));
-        let outcome = self.wait_app(break_on_dtmf).await;
-        // Kept while the app may still run (the flow stopped before its completion): a
-        // hangup must then not queue behind it.
-        if matches!(outcome, Ok(AppOutcome::Done(_))) {
-            self.running = None;
-        }
-        outcome
+        self.send_checked(Command::Execute(exec)).await?;
+        self.seq += 1;
+        let id = AppId(self.seq);
+        self.apps.push(App {
+            id,
+            uuid,
+            name: app.to_string(),
+            detached,
+            done: None,
+        });
+        Ok(Some(id))
     }
 
-    /// Waits for the running app's CHANNEL_EXECUTE_COMPLETE (kept by `observe_event`, so it
-    /// is not lost while another reply is awaited) or the hangup.
-    async fn wait_app(
+    /// Queues `answer` unless the channel is answered or answering already (a `bridge`
+    /// answers it too); media sent after it runs after it. False when the flow is over.
+    pub async fn answer(&mut self) -> Result<bool, SessionError> {
+        if self.state != ChannelState::Ringing {
+            return Ok(!self.is_over());
+        }
+        if !self.queue_app("answer", None, None).await? {
+            return Ok(false);
+        }
+        if self.state == ChannelState::Ringing {
+            self.state = ChannelState::Answering;
+        }
+        Ok(true)
+    }
+
+    /// The completion of an application the flow stopped waiting for (a `bridge` the
+    /// caller ended), if it arrived since.
+    pub fn take_done(&mut self, id: AppId) -> Option<Box<Event>> {
+        let i = self
+            .apps
+            .iter()
+            .position(|a| a.id == id && a.done.is_some())?;
+        self.apps.remove(i).done
+    }
+
+    /// Sends an application and waits for it (see [`Session::wait_app`]).
+    pub async fn execute(
         &mut self,
-        mut break_on_dtmf: Option<&str>,
+        app: &str,
+        arg: Option<String>,
+        loops: Option<u32>,
+        on_key: OnKey,
     ) -> Result<AppOutcome, SessionError> {
-        loop {
-            if let Some(ev) = self.running.as_mut().and_then(|(_, done)| done.take()) {
-                return Ok(AppOutcome::Done(ev));
+        if on_key == OnKey::Break {
+            // A key pressed already skips the prompt; the break must only hit this prompt,
+            // so what runs before it finishes first.
+            if self.has_dtmf() && !self.is_over() {
+                return Ok(AppOutcome::Skipped);
             }
-            if self.state.is_over() {
-                return Ok(AppOutcome::HungUp);
-            }
-            let msg = self.recv().await?;
-            self.observe_any(msg);
-            if let (Some(call_id), false) = (break_on_dtmf, self.dtmf.is_empty()) {
-                // Once: the app's EXECUTE_COMPLETE follows the break.
-                break_on_dtmf = None;
-                self.note("uuid_break: a key was pressed");
-                self.command(Command::Api(format!("uuid_break {call_id}")))
-                    .await?;
+            self.settle_prompts().await?;
+            if self.has_dtmf() && !self.is_over() {
+                return Ok(AppOutcome::Skipped);
             }
         }
+        match self.start_app(app, arg, loops).await? {
+            Some(id) => self.wait_app(id, on_key).await,
+            None => Ok(AppOutcome::HungUp),
+        }
+    }
+
+    /// Waits for the application's CHANNEL_EXECUTE_COMPLETE, or the end of the flow.
+    pub async fn wait_app(&mut self, id: AppId, on_key: OnKey) -> Result<AppOutcome, SessionError> {
+        let mut break_on_key = on_key == OnKey::Break;
+        loop {
+            if let Some(i) = self.apps.iter().position(|a| a.id == id) {
+                if self.apps[i].done.is_some() {
+                    let app = self.apps.remove(i);
+                    if let Some(ev) = app.done {
+                        return Ok(AppOutcome::Done(ev));
+                    }
+                }
+            }
+            if self.is_over() {
+                return Ok(AppOutcome::HungUp);
+            }
+            if break_on_key && self.has_dtmf() {
+                // Once: the app's EXECUTE_COMPLETE follows the break.
+                break_on_key = false;
+                self.note("uuid_break: a key was pressed");
+                let cmd = Command::Api(format!("uuid_break {}", self.call_id));
+                self.send_ignored(cmd).await?;
+            }
+            self.pump().await?;
+        }
+    }
+
+    /// Waits until every application sent so far has completed (or the flow is over).
+    pub async fn wait_idle(&mut self) -> Result<(), SessionError> {
+        loop {
+            self.apps.retain(|a| !(a.detached && a.done.is_some()));
+            if self.apps.iter().all(|a| a.done.is_some()) || self.is_over() {
+                return Ok(());
+            }
+            self.pump().await?;
+        }
+    }
+
+    /// Waits until no application sent before is still running, but a queued `answer`:
+    /// what runs next then starts when the caller can first hear it, so a key pressed from
+    /// now on is meant for it.
+    pub async fn settle_prompts(&mut self) -> Result<(), SessionError> {
+        loop {
+            self.apps.retain(|a| !(a.detached && a.done.is_some()));
+            let busy = self
+                .apps
+                .iter()
+                .any(|a| a.done.is_none() && a.name != "answer");
+            if !busy || self.is_over() {
+                return Ok(());
+            }
+            self.pump().await?;
+        }
+    }
+
+    /// True while an application pivot sent may still be running.
+    pub fn app_running(&self) -> bool {
+        self.apps.iter().any(|a| a.done.is_none())
     }
 
     /// Runs `work` while still reading the socket, so a hangup is seen at once. Returns None
-    /// (and drops `work`) when the channel is over first.
+    /// (and drops `work`) when the flow is over first.
     pub async fn listen_while<F: Future>(
         &mut self,
         work: F,
     ) -> Result<Option<F::Output>, SessionError> {
         tokio::pin!(work);
         loop {
-            if self.state.is_over() {
+            if self.is_over() {
                 return Ok(None);
             }
             tokio::select! {
                 out = &mut work => return Ok(Some(out)),
-                msg = self.recv() => {
-                    let msg = msg?;
-                    self.observe_any(msg);
-                }
+                r = self.pump() => r?,
             }
         }
     }
@@ -405,21 +680,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
 
     /// The next DTMF digit, pressed already or within `wait`; None on timeout or hangup.
     pub async fn next_digit(&mut self, wait: Duration) -> Result<Option<char>, SessionError> {
-        if let Some(d) = self.dtmf.pop_front() {
-            return Ok(Some(d));
-        }
-        let deadline = tokio::time::Instant::now() + wait;
+        let deadline = Instant::now() + wait;
         loop {
-            if self.state.is_over() {
-                return Ok(None);
-            }
-            let msg = match tokio::time::timeout_at(deadline, self.recv()).await {
-                Ok(m) => m?,
-                Err(_) => return Ok(None),
-            };
-            self.observe_any(msg);
             if let Some(d) = self.dtmf.pop_front() {
                 return Ok(Some(d));
+            }
+            if self.is_over() {
+                return Ok(None);
+            }
+            match tokio::time::timeout_at(deadline, self.pump()).await {
+                Ok(r) => r?,
+                Err(_) => return Ok(None),
             }
         }
     }
@@ -427,48 +698,62 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
     /// Waits (bounded) until FreeSWITCH reports CHANNEL_HANGUP_COMPLETE or closes.
     pub async fn wait_hangup_complete(&mut self, limit: Duration) {
         let wait = async {
-            while !self.state.hangup_complete && !self.state.closed {
-                match self.recv().await {
-                    Ok(m) => self.observe_any(m),
-                    Err(_) => break,
+            while !self.state.is_settled() {
+                if self.pump().await.is_err() {
+                    break;
                 }
             }
         };
         let _ = tokio::time::timeout(limit, wait).await;
     }
 
-    /// Asks FreeSWITCH to hang up (once), without waiting for anything. With nothing
-    /// running, `sendmsg hangup`; while an application may still run (the flow was stopped
-    /// in the middle of it, e.g. at the shutdown deadline), `api uuid_kill`, because a
-    /// hangup message would wait behind the event-locked application.
-    pub async fn hangup(&mut self, call_id: &str, cause: &str) -> Result<(), SessionError> {
-        if self.state.hangup_cause.is_some() || self.state.closed {
+    /// Asks FreeSWITCH to hang up, without waiting. `sendmsg hangup` queues behind the
+    /// applications sent before it (the end of a flow hangs up after its last prompt);
+    /// when pivot stopped the flow itself, `api uuid_kill` ends the call at once, since a
+    /// hangup message would wait behind the event-locked application still running.
+    pub async fn hangup(&mut self, cause: &HangupCause) -> Result<(), SessionError> {
+        let kill = self.stop.is_some() && self.app_running();
+        let already = match self.hangup_sent {
+            HangupSent::No => false,
+            HangupSent::Queued => !kill,
+            HangupSent::Killed => true,
+        };
+        if !self.state.is_up() || already {
             return Ok(());
         }
         self.note(&format!("hangup: {cause}"));
-        let cmd = if self.running.is_some() {
-            Command::Api(format!("uuid_kill {call_id} {cause}"))
+        let cmd = if kill {
+            self.hangup_sent = HangupSent::Killed;
+            Command::Api(format!("uuid_kill {} {cause}", self.call_id))
         } else {
+            self.hangup_sent = HangupSent::Queued;
             Command::Hangup {
                 cause: Some(cause.to_string()),
             }
         };
-        self.command(cmd).await?;
-        Ok(())
+        self.send_ignored(cmd).await
     }
 
     /// `exit`, then reads until FreeSWITCH closes (bounded); the socket is dropped after.
     pub async fn exit(&mut self, limit: Duration) {
-        if self.state.closed {
+        if self.state.is_gone() {
             return;
         }
         self.note("exit");
-        if self.send(Command::Exit).await.is_err() {
-            return;
-        }
-        let drain = async { while let Some(Ok(_)) = self.io.next().await {} };
-        let _ = tokio::time::timeout(limit, drain).await;
-        self.state.closed = true;
+        let sent = async {
+            self.io.send(Command::Exit).await?;
+            while let Some(Ok(_)) = self.io.next().await {}
+            Ok::<(), EslError>(())
+        };
+        let _ = tokio::time::timeout(limit, sent).await;
+        self.state.close();
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

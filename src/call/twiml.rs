@@ -10,8 +10,10 @@ use crate::callflow::{Dial, DialTarget, Gather, PivotRequest, Prompt, TwimlRecor
 use crate::esl::Event;
 use crate::pivot::params::TwimlExtra;
 
-use super::runner::{CallRun, OwedAction, OwedUpload, Step};
-use super::session::{AppOutcome, SessionError};
+use super::owed::{upload_url, OwedAction, Upload};
+use super::runner::{CallRun, Step};
+use super::session::{AppOutcome, OnKey, SessionError};
+use super::state::causes;
 
 impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     /// Prompts until a key is pressed, then digits until `numDigits`, a finishing key or
@@ -20,6 +22,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         if !self.ensure_answered().await? {
             return Ok(Step::Over);
         }
+        // Keys pressed during the verbs before this one are not for it.
+        self.session.settle_prompts().await?;
         self.session.clear_dtmf();
         if g.prompts.iter().any(|p| matches!(p, Prompt::Play(_))) {
             // Only pivot's uuid_break stops a prompt: a terminator ending the playback by
@@ -33,7 +37,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         let digits = self
             .read_digits("gather", g.max_digits(), timeouts, &g.finish_on_key)
             .await?;
-        if self.session.state.is_over() {
+        if self.session.is_over() {
             return Ok(Step::Over);
         }
         self.session.note(&format!("gathered: {digits:?}"));
@@ -44,7 +48,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             digits: Some(digits),
             ..TwimlExtra::default()
         };
-        self.action(g.action.request(self.twiml_base.as_ref()), extra)
+        self.action(g.action.request(self.twiml.base.as_ref()), extra)
             .await
     }
 
@@ -57,18 +61,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
                 Prompt::Play(p) => ("playback", self.play_source(&p.id), p.loop_count),
                 Prompt::Pause(d) => ("sleep", d.as_millis().to_string(), 1),
             };
-            // Repeats are separate executes, so a key stops them all.
-            for _ in 0..loops.max(1) {
-                let outcome = self
-                    .session
-                    .execute_until_dtmf(app, Some(arg.clone()), None, &self.call_id)
-                    .await?;
-                if let AppOutcome::HungUp = outcome {
-                    return Ok(false);
-                }
-                if self.session.has_dtmf() {
-                    return Ok(true);
-                }
+            if let Step::Over = self.prompt(app, arg, loops, true).await? {
+                return Ok(false);
+            }
+            if self.session.has_dtmf() {
+                return Ok(true);
             }
         }
         Ok(true)
@@ -83,27 +80,24 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         };
         let base = r.upload_url.as_ref();
         let base = base.or(self.engine.config.twiml.recording_url.as_ref());
-        let upload = base.map(|b| OwedUpload {
-            url: super::modules::upload_url(b, &name),
+        let upload = base.map(|b| Upload {
+            url: upload_url(b, &name),
             file,
             post: false,
         });
-        let req = r.action.request(self.twiml_base.as_ref());
+        let req = r.action.request(self.twiml.base.as_ref());
         let ev = match outcome {
             AppOutcome::Done(ev) => ev,
             AppOutcome::Skipped => return Ok(Step::Child(None)),
             AppOutcome::HungUp => {
                 // The usual voicemail: the caller hangs up. Upload and tell the web app after
                 // CHANNEL_HANGUP_COMPLETE, when the file is complete.
-                let url = upload.as_ref().map(|u| u.url.clone());
-                let upload_index = self.owed.len();
-                self.owed.extend(upload);
-                let owed = OwedAction {
-                    req,
-                    upload: url,
-                    upload_index,
-                };
-                self.owed_actions.push(owed);
+                let upload = upload.map(|u| {
+                    let owed = (u.url.clone(), self.owed.uploads.len());
+                    self.owed.uploads.push(u);
+                    owed
+                });
+                self.owed.actions.push(OwedAction::Record { req, upload });
                 return Ok(Step::Over);
             }
         };
@@ -114,7 +108,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         let mut recording_url = None;
         if let Some(up) = upload {
             let url = up.url.to_string();
-            recording_url = self.upload(up).await.then_some(url);
+            recording_url = self.upload(up).await.ok().then_some(url);
         }
         let extra = TwimlExtra {
             recording_url,
@@ -138,12 +132,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         self.setvar("playback_terminators", keys).await?;
         if r.play_beep {
             let beep = self.engine.config.media.beep.clone();
-            if let Step::Over = self.app("playback", Some(beep)).await? {
+            if let Step::Over = self.queue("playback", Some(beep)).await? {
                 return Ok(None);
             }
         }
-        self.recordings += 1;
-        let name = match self.recordings {
+        self.twiml.recordings += 1;
+        let name = match self.twiml.recordings {
             1 => format!("{}.wav", self.call_id),
             n => format!("{}-{n}.wav", self.call_id),
         };
@@ -151,54 +145,31 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         // A silence threshold of 0 turns silence detection off (timeout="0").
         let thresh = if r.timeout == 0 { 0 } else { 200 };
         let arg = format!("{file} {} {thresh} {}", r.max_length, r.timeout);
-        let outcome = self.session.execute("record", Some(arg), None).await?;
+        let outcome = self
+            .session
+            .execute("record", Some(arg), None, OnKey::Ignore)
+            .await?;
         Ok(Some((outcome, name, file)))
     }
 
-    /// The action request of a recording the hangup ended; its answer is not run.
-    pub(super) async fn owed_action(&mut self, a: OwedAction, uploaded: bool) {
-        let ev = self.session.state.hangup_complete_event.as_deref();
-        let Some(secs) = recorded_seconds(ev) else {
-            self.session.note("recording is empty: no action request");
-            return;
-        };
-        if self.summary.requests >= self.engine.config.http.max_requests_per_call {
-            tracing::warn!(url = %a.req.voice_url, "action request not sent: request limit");
-            return;
-        }
-        let extra = TwimlExtra {
-            recording_url: a.upload.filter(|_| uploaded).map(|u| u.to_string()),
-            recording_duration: Some(secs),
-            call_status: Some("completed".into()),
-            ..TwimlExtra::default()
-        };
-        let Some(spec) = self.prepare(&a.req, &extra) else {
-            return;
-        };
-        match self.engine.http.fetch(&spec).await {
-            Ok(resp) => self.note_response(&a.req, &resp),
-            Err(e) => {
-                tracing::warn!(url = %a.req.voice_url, error = %e, "action request after the hangup failed");
-                if a.req.debug {
-                    if let Some(resp) = e.response() {
-                        self.debug_response(resp);
-                    }
-                    self.debug(crate::store::Entry::Error {
-                        kind: e.kind().into(),
-                        message: e.to_string(),
-                    });
-                }
-            }
-        }
-    }
-
     /// `bridge` to every target at once; `DialCallStatus` to `action`, else the next verb.
+    /// When the caller hangs up during the bridge, the action is still requested (after
+    /// the hangup, as Twilio does when the dial ends).
     pub(super) async fn dial(&mut self, d: Dial) -> Result<Step, SessionError> {
         let arg = self.dial_string(&d);
-        let status = match self.session.execute("bridge", Some(arg), None).await? {
+        let Some(bridge) = self.session.start_app("bridge", Some(arg), None).await? else {
+            return Ok(Step::Over);
+        };
+        let status = match self.session.wait_app(bridge, OnKey::Ignore).await? {
             AppOutcome::Done(ev) => dial_status(&ev),
             AppOutcome::Skipped => "failed",
-            AppOutcome::HungUp => return Ok(Step::Over),
+            AppOutcome::HungUp => {
+                if let Some(action) = d.action {
+                    let req = action.request(self.twiml.base.as_ref());
+                    self.owed.actions.push(OwedAction::Dial { req, bridge });
+                }
+                return Ok(Step::Over);
+            }
         };
         self.session.note(&format!("dial: {status}"));
         let Some(action) = d.action else {
@@ -208,15 +179,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             dial_call_status: Some(status.into()),
             ..TwimlExtra::default()
         };
-        self.action(action.request(self.twiml_base.as_ref()), extra)
+        self.action(action.request(self.twiml.base.as_ref()), extra)
             .await
     }
 
-    /// `{call_timeout=..,origination_caller_id_number=..,execute_on_answer=..}a,b`: every
+    /// `{leg_timeout=..,origination_caller_id_number=..,execute_on_answer=..}a,b`: every
     /// part was validated (numbers, URIs, caller id, templates), none can split the string.
+    /// FreeSWITCH 1.10 ignores `call_timeout` inside a dial string (seen: it rang on);
+    /// `leg_timeout` ends each leg after its seconds (NO_ANSWER/ALLOTTED_TIMEOUT).
     fn dial_string(&self, d: &Dial) -> String {
         let config = &self.engine.config.twiml;
-        let mut vars = vec![format!("call_timeout={}", d.timeout.as_secs())];
+        let mut vars = vec![format!("leg_timeout={}", d.timeout.as_secs())];
         if let Some(c) = &d.caller_id {
             vars.push(format!("origination_caller_id_number={}", c.as_str()));
         }
@@ -240,7 +213,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     /// A TwiML action request; when it fails the call hangs up.
     async fn action(&mut self, req: PivotRequest, extra: TwimlExtra) -> Result<Step, SessionError> {
         match self.request(req, extra).await? {
-            Step::Failback => Ok(Step::Hangup("NORMAL_CLEARING".into())),
+            Step::Failback => Ok(Step::Hangup(causes::normal_clearing())),
             step => Ok(step),
         }
     }
@@ -248,7 +221,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
 
 /// Seconds recorded, from the channel variables of `ev`; None when the recording is empty.
 /// Unknown length counts as not empty (0 s).
-fn recorded_seconds(ev: Option<&Event>) -> Option<u64> {
+pub(super) fn recorded_seconds(ev: Option<&Event>) -> Option<u64> {
     let var = |name: &str| {
         ev.and_then(|e| e.variable(name))
             .and_then(|v| v.trim().parse::<u64>().ok())
@@ -262,7 +235,7 @@ fn recorded_seconds(ev: Option<&Event>) -> Option<u64> {
 }
 
 /// Twilio's `DialCallStatus` from `DIALSTATUS`, else `originate_disposition`.
-fn dial_status(ev: &Event) -> &'static str {
+pub(super) fn dial_status(ev: &Event) -> &'static str {
     let raw = ev
         .variable("DIALSTATUS")
         .or_else(|| ev.variable("originate_disposition"))

@@ -43,6 +43,14 @@ const MAX_SIMULATED: Duration = Duration::from_secs(5);
 pub(super) const RECORDING: Duration = Duration::from_secs(3);
 
 /// How long `app` plays on the simulated call; `None` runs until broken or hung up.
+/// Applications a `uuid_break` ends (FreeSWITCH's channel break flag).
+pub(super) fn is_media(app: &str) -> bool {
+    matches!(
+        app,
+        "playback" | "endless_playback" | "speak" | "say" | "sleep" | "record"
+    )
+}
+
 pub(super) fn duration(app: &str, arg: &str, loops: Option<u32>) -> Option<Duration> {
     let ms = |n: u64| Duration::from_millis(n);
     let one = match app {

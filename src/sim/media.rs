@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::apps::{self, End};
-use super::peer::Peer;
+use super::peer::{Peer, Queued};
 use super::{audio, wire, SimError};
 use crate::esl::Execute;
 
@@ -84,6 +84,16 @@ impl Peer {
         let headers = self.app_headers(None);
         self.emit("CHANNEL_EXECUTE", headers, &format!(" {app}"))
             .await?;
+        if self.break_pending && apps::is_media(&app) {
+            self.break_pending = false;
+            self.note("a uuid_break was pending: it ends this application at once");
+            self.finish_app(End::Broken).await?;
+            // The channel goes on with its queue at once (no new frame).
+            if !self.queue.is_empty() {
+                self.tick_at = Some(Instant::now());
+            }
+            return Ok(());
+        }
         match app.as_str() {
             "answer" if !self.chan.answered => {
                 self.chan.answered = true;
@@ -127,19 +137,30 @@ impl Peer {
         self.start_next().await
     }
 
-    /// `uuid_break`: the running application ends now.
+    /// `uuid_break`: the running application ends now. With nothing running FreeSWITCH
+    /// still sets the channel's break flag, and the next media application ends at once.
     pub(super) async fn break_app(&mut self) -> Result<(), SimError> {
         if self.running.is_none() {
+            self.break_pending = true;
             return Ok(());
         }
         self.finish_app(End::Broken).await?;
         self.start_next().await
     }
 
+    /// The parked channel's frame: it runs what was queued, back to back.
+    pub(super) async fn frame_tick(&mut self) -> Result<(), SimError> {
+        self.tick_at = None;
+        self.start_next().await
+    }
+
+    /// Runs the next queued message when nothing runs (a `hangup` message hangs up).
     async fn start_next(&mut self) -> Result<(), SimError> {
         if self.running.is_none() && self.chan.is_up() {
-            if let Some(next) = self.queue.pop_front() {
-                return self.start_app(next).await;
+            match self.queue.pop_front() {
+                Some(Queued::Execute(next)) => return self.start_app(next).await,
+                Some(Queued::Hangup(cause)) => return self.hangup(&cause, By::Pivot).await,
+                None => {}
             }
         }
         Ok(())
@@ -204,6 +225,7 @@ impl Peer {
         self.hangup_at = None;
         self.pending_dtmf.clear();
         self.queue.clear();
+        self.tick_at = None;
         self.give_up_at = Instant::now() + Duration::from_secs(30);
         self.emit("CHANNEL_HANGUP", Vec::new(), &format!(" {cause}"))
             .await?;

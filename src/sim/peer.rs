@@ -31,14 +31,26 @@ pub struct PeerReport {
     pub exited: bool,
     /// `<url> -> <status>` of every `http_put`.
     pub uploads: Vec<String>,
+    /// How many times the parked channel had to wait for its next 20 ms frame before it
+    /// ran what pivot queued (each wait is time the caller hears nothing new).
+    pub frames_waited: u32,
 }
 
 /// How long the simulator waits for pivot to end its side once the call hung up.
 const AFTER_HANGUP: Duration = Duration::from_secs(30);
 /// How long a call may last when the caller never hangs up.
 const LONGEST_CALL: Duration = Duration::from_secs(600);
-/// Applications queued behind the running one (pivot runs one at a time).
+/// Messages queued on the channel (a flow's run of prompts), at most.
 const MAX_QUEUED: usize = 1000;
+/// FreeSWITCH's media frame: a parked channel looks at its queue once per frame.
+pub(super) const FRAME: Duration = Duration::from_millis(20);
+
+/// A `sendmsg` waiting in the channel's queue (FreeSWITCH's private event queue): it runs
+/// after the event-locked application before it, or at the next frame when none runs.
+pub(super) enum Queued {
+    Execute(Execute),
+    Hangup(String),
+}
 
 pub(super) struct Peer {
     reader: FramedRead<OwnedReadHalf, FrameCodec>,
@@ -50,7 +62,13 @@ pub(super) struct Peer {
     filters: Vec<(String, String)>,
     pub(super) linger: bool,
     pub(super) running: Option<Running>,
-    pub(super) queue: VecDeque<Execute>,
+    pub(super) queue: VecDeque<Queued>,
+    /// When the channel was parked (the `connect`): its frames count from then.
+    pub(super) parked_since: Instant,
+    /// The next frame at which the parked channel runs its queue.
+    pub(super) tick_at: Option<Instant>,
+    /// A `uuid_break` arrived while nothing ran: the next media application ends at once.
+    pub(super) break_pending: bool,
     pub(super) digits: VecDeque<String>,
     pub(super) pending_dtmf: VecDeque<(Instant, char)>,
     pub(super) hangup_at: Option<Instant>,
@@ -116,6 +134,9 @@ impl Peer {
             linger: false,
             running: None,
             queue: VecDeque::new(),
+            parked_since: Instant::now(),
+            tick_at: None,
+            break_pending: false,
             pending_dtmf: VecDeque::new(),
             hangup_at: None,
             give_up_at: Instant::now() + LONGEST_CALL,
@@ -139,6 +160,7 @@ impl Peer {
                 },
                 Some(()) = collects.recv() => self.offer_digits(),
                 _ = at(app_due) => self.app_due().await?,
+                _ = at(self.tick_at) => self.frame_tick().await?,
                 _ = at(dtmf_due) => self.press_due_digits().await?,
                 _ = at(self.hangup_at) => self.caller_hangs_up().await?,
                 _ = tokio::time::sleep_until(self.give_up_at) => {
@@ -189,7 +211,10 @@ impl Peer {
                 let cause = cause.unwrap_or_else(|| "NORMAL_CLEARING".into());
                 self.reply(&format!("sendmsg hangup {cause}"), "+OK")
                     .await?;
-                self.hangup(&cause, super::media::By::Pivot).await
+                if self.chan.is_up() {
+                    self.enqueue(Queued::Hangup(cause));
+                }
+                Ok(())
             }
             Command::Exit => self.exit().await,
             other => self.setting(other).await,
@@ -240,6 +265,8 @@ impl Peer {
             call.vars.len()
         ));
         self.hangup_at = call.hangup_after.map(|d| Instant::now() + d);
+        // The socket application parks the channel as soon as `connect` arrives.
+        self.parked_since = Instant::now();
         self.send(&wire::connect_reply(&data)).await
     }
 
@@ -265,15 +292,30 @@ impl Peer {
             // Seen on a real FreeSWITCH: +OK, and nothing runs.
             return Ok(());
         }
-        if self.running.is_some() {
-            if self.queue.len() >= MAX_QUEUED {
-                self.note("too many queued applications: this one is dropped");
-            } else {
-                self.queue.push_back(exec);
-            }
-            return Ok(());
+        self.enqueue(Queued::Execute(exec));
+        Ok(())
+    }
+
+    /// Puts a message in the channel's queue. It runs after the running application, or,
+    /// when the channel is parked, at its next frame.
+    fn enqueue(&mut self, msg: Queued) {
+        if self.queue.len() >= MAX_QUEUED {
+            self.note("too many queued messages: this one is dropped");
+            return;
         }
-        self.start_app(exec).await
+        self.queue.push_back(msg);
+        if self.running.is_none() && self.tick_at.is_none() {
+            let since = self.parked_since.elapsed().as_micros();
+            let frame = FRAME.as_micros();
+            let next = (since / frame + 1) * frame;
+            let wait = Duration::from_micros((next - since) as u64);
+            self.tick_at = Some(Instant::now() + wait);
+            self.report.frames_waited += 1;
+            self.note(&format!(
+                "parked: the queue runs at the next 20 ms frame, in {:.1} ms",
+                wait.as_secs_f64() * 1000.0
+            ));
+        }
     }
 
     async fn api(&mut self, line: &str) -> Result<(), SimError> {
@@ -287,6 +329,10 @@ impl Peer {
             "uuid_break" if ours => "+OK\n".to_string(),
             "uuid_kill" if ours => "+OK\n".to_string(),
             "uuid_setvar" | "uuid_break" | "uuid_kill" => no_channel,
+            // The safety net pivot sets at call start; a simulated call never lasts that long.
+            "sched_hangup" if words.clone().next() == Some(self.chan.call.uuid.as_str()) => {
+                "+OK\n".to_string()
+            }
             "http_put" => self.http_put(target, words.next()).await,
             _ => format!("-ERR {verb} Command not found!\n"),
         };

@@ -181,12 +181,21 @@ async fn uuid_break_ends_the_running_app_and_the_next_one_starts() {
         value: "CHANNEL_EXECUTE_COMPLETE".into(),
     };
     reply(&mut io, filter).await;
+    let started = Command::Filter {
+        header: "Event-Name".into(),
+        value: "CHANNEL_EXECUTE".into(),
+    };
+    reply(&mut io, started).await;
     let endless = Execute::new("endless_playback")
         .arg("tone_stream://%(1,0,1)")
         .event_uuid("a");
     let queued = Execute::new("answer").event_uuid("b");
     reply(&mut io, Command::Execute(endless)).await;
     reply(&mut io, Command::Execute(queued)).await;
+    // The parked channel starts it at its next frame.
+    let execute = event(&mut io).await;
+    assert_eq!(execute.name(), Some("CHANNEL_EXECUTE"));
+    assert_eq!(execute.application_uuid(), Some("a"));
     assert_eq!(
         reply(&mut io, Command::Api(format!("uuid_break {uuid}"))).await,
         "+OK\n"
@@ -196,7 +205,11 @@ async fn uuid_break_ends_the_running_app_and_the_next_one_starts() {
         (first.application_uuid(), first.application_response()),
         (Some("a"), Some("FILE PLAYED"))
     );
-    assert_eq!(event(&mut io).await.application_uuid(), Some("b"));
+    let second = event(&mut io).await;
+    assert_eq!(
+        (second.name(), second.application_uuid()),
+        (Some("CHANNEL_EXECUTE"), Some("b"))
+    );
     drop(io);
     peer.await.unwrap().unwrap();
 }

@@ -54,8 +54,6 @@ async fn demo_timeline_holds_every_step_in_order() {
     for (source, step) in [
         (Source::Switch, "← connect → channel data"),
         (Source::Pivot, "connected: call"),
-        (Source::Switch, "← myevents"),
-        (Source::Switch, "← linger"),
         (Source::Pivot, "request: Get http://127.0.0.1:"),
         (Source::WebApp, "GET /voice"),
         (Source::Pivot, "response: 200"),
@@ -73,6 +71,17 @@ async fn demo_timeline_holds_every_step_in_order() {
         (Source::Switch, "← exit → +OK bye"),
     ] {
         i = find(&e, i, source, step);
+    }
+    // The handshake goes on while the first request is out, and ends before any
+    // application is sent.
+    let mut i = find(&e, 0, Source::Pivot, "connected: call");
+    for step in [
+        "← myevents",
+        "← linger",
+        "← api sched_hangup +",
+        "← sendmsg execute answer",
+    ] {
+        i = find(&e, i, Source::Switch, step);
     }
     // The record's completion carries the recording's result, after the hangup.
     let hangup = find(&e, 0, Source::Switch, "→ CHANNEL_HANGUP ");

@@ -406,7 +406,7 @@ async fn dial_bridges_with_the_templates_and_reports_the_status() {
         [
             app(
                 "bridge",
-                "{call_timeout=20,origination_caller_id_number=+15550001111,\
+                "{leg_timeout=20,origination_caller_id_number=+15550001111,\
                  execute_on_answer=sched_hangup +60 ALLOTTED_TIMEOUT}\
                  sofia/gateway/carrier/+14155551212,sofia/internal/bob@pbx.example.com"
             ),
@@ -446,7 +446,7 @@ async fn dial_results_map_to_twilio_statuses_and_no_action_goes_on() {
         let t = run(&pivot, twiml_call(&web.url("/voice")).app("bridge", bridge)).await;
         assert_eq!(
             apps(&t),
-            [app("bridge", "{call_timeout=30}loopback/3005/default")],
+            [app("bridge", "{leg_timeout=30}loopback/3005/default")],
             "{t}"
         );
         let last = web.requests_to("/dialed").pop().unwrap();

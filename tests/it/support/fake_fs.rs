@@ -74,6 +74,11 @@ pub struct FakeCall {
     pub api_answers: Vec<(String, String)>,
     /// Real time standing for one second of `linger N` (default 50 ms, to keep tests fast).
     pub linger_second: Duration,
+    /// Real time standing for one second of `sched_hangup +N` (default one second).
+    pub second: Duration,
+    /// The media frame: a parked channel (nothing running) runs its queued messages only at
+    /// its next frame, as FreeSWITCH's park loop does (default 20 ms; zero: at once).
+    pub frame: Duration,
     /// When CHANNEL_PARK is sent (a real FreeSWITCH sends it only sometimes, and at
     /// different moments).
     pub park: Park,
@@ -107,6 +112,8 @@ impl FakeCall {
             outside_cause: "NORMAL_CLEARING".into(),
             api_answers: Vec::new(),
             linger_second: Duration::from_millis(50),
+            second: Duration::from_secs(1),
+            frame: Duration::from_millis(20),
             park: Park::BeforeFirstSendmsgReply,
             finish_timeout: Duration::from_secs(20),
             write_recordings: true,
@@ -166,6 +173,16 @@ impl FakeCall {
     pub fn api_answer(mut self, prefix: &str, body: &str) -> Self {
         self.api_answers
             .push((prefix.to_string(), body.to_string()));
+        self
+    }
+    /// The park loop's frame (zero: queued messages run at once).
+    pub fn frame(mut self, d: Duration) -> Self {
+        self.frame = d;
+        self
+    }
+    /// How long one second of `sched_hangup` lasts (a safety net test shortens it).
+    pub fn second(mut self, d: Duration) -> Self {
+        self.second = d;
         self
     }
     pub fn linger_second(mut self, d: Duration) -> Self {

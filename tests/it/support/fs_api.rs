@@ -165,6 +165,21 @@ impl Session {
                 (v, Effect::None)
             }
             "uuid_exists" => (live.to_string(), Effect::None),
+            // `sched_hangup +<secs> <uuid> [cause]` (mod_commands): the uuid is the second word.
+            "sched_hangup" => {
+                let secs = target.strip_prefix('+').and_then(|n| n.parse::<u64>().ok());
+                let uuid = words.next().unwrap_or("");
+                let cause = words.next().unwrap_or("ALLOTTED_TIMEOUT").to_string();
+                match secs {
+                    Some(secs) if uuid == self.chan.uuid && self.phase == Phase::Up => {
+                        let at = tokio::time::Instant::now() + self.cfg.second * secs as u32;
+                        self.sched_hangup = Some((at, cause));
+                        ("+OK\n".into(), Effect::None)
+                    }
+                    Some(_) => no_channel(),
+                    None => ("-USAGE: <time> <uuid> [<cause>]\n".into(), Effect::None),
+                }
+            }
             "uuid_break" | "uuid_kill" | "uuid_setvar" | "uuid_getvar" => no_channel(),
             "http_put" => {
                 let url = target.to_string();

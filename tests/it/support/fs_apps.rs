@@ -183,12 +183,39 @@ impl Session {
             if self.stack.last().is_some_and(|top| top.exec.lock) {
                 break;
             }
+            if self.stack.is_empty() && !self.awake && !self.wait_for_frame() {
+                break;
+            }
             match self.queue.pop_front() {
                 Some(Msg::Hangup(cause)) => self.hangup(cause, HangupBy::Command).await,
                 Some(Msg::Execute(x)) => self.start_app(x).await,
                 None => break,
             }
         }
+        if self.stack.is_empty() && self.queue.is_empty() {
+            // Back in the park loop: the next message waits for a frame.
+            self.awake = false;
+        }
+    }
+
+    /// The channel is parked: its queue runs at the next frame. False while it waits.
+    fn wait_for_frame(&mut self) -> bool {
+        let frame = self.cfg.frame;
+        if frame.is_zero() {
+            self.awake = true;
+            return true;
+        }
+        if self.tick_at.is_none() {
+            let since = self.parked_since.elapsed().as_micros();
+            let f = frame.as_micros();
+            let wait = Duration::from_micros(((since / f + 1) * f - since) as u64);
+            self.tick_at = Some(Instant::now() + wait);
+            self.shared.update(|t| t.park_waits += 1);
+            self.note(format!(
+                "parked: the queue runs at the next frame, in {wait:?}"
+            ));
+        }
+        false
     }
 
     async fn start_app(&mut self, x: Exec) {
@@ -252,6 +279,27 @@ impl Session {
             "unset" => {
                 let n = x.arg.trim().to_string();
                 self.chan.vars.retain(|(k, _)| *k != n);
+            }
+            "bridge" => {
+                if x.arg.contains("call_timeout=") && x.arg.starts_with('{') {
+                    // Seen on 1.10.12: `<Dial timeout="3">` with `{call_timeout=3}` rang on.
+                    self.protocol_error(
+                        "call_timeout inside a dial string is ignored by FreeSWITCH 1.10 \
+                         (it rings on); use leg_timeout"
+                            .into(),
+                    );
+                }
+                let connects = self.cfg.apps.get("bridge").is_some_and(|s| {
+                    s.vars
+                        .iter()
+                        .any(|(n, v)| n == "DIALSTATUS" && v == "SUCCESS")
+                });
+                if connects && !self.chan.answered {
+                    // The callee answered: the bridge answers the caller's channel itself.
+                    self.chan.answer();
+                    self.emit("CHANNEL_ANSWER", ChanState::Execute, Vec::new())
+                        .await;
+                }
             }
             "answer" | "pre_answer" if !self.chan.answered => {
                 self.chan.answer();

@@ -80,6 +80,15 @@ pub struct Session {
     pub stack: Vec<Running>,
     pub dtmf: VecDeque<(Instant, char)>,
     pub hangup_at: Option<Instant>,
+    /// `sched_hangup`: when, and the cause.
+    pub sched_hangup: Option<(Instant, String)>,
+    /// When the socket application parked the channel (its frames count from then).
+    pub parked_since: Instant,
+    /// The next frame, when the parked channel has something queued.
+    pub tick_at: Option<Instant>,
+    /// The channel is running its queue (from a frame until the queue is empty and nothing
+    /// runs); a message that arrives then runs without waiting for a frame.
+    pub awake: bool,
     pub linger_close_at: Option<Instant>,
     pub park_sent: bool,
 }
@@ -120,6 +129,10 @@ pub async fn run(
         stack: Vec::new(),
         dtmf: VecDeque::new(),
         hangup_at: None,
+        sched_hangup: None,
+        parked_since: Instant::now(),
+        tick_at: None,
+        awake: false,
         linger_close_at: None,
         park_sent: false,
     };
@@ -204,6 +217,8 @@ impl Session {
 
     fn next_deadline(&self) -> Option<Instant> {
         let mut ds = vec![self.hangup_at, self.linger_close_at];
+        ds.push(self.sched_hangup.as_ref().map(|(at, _)| *at));
+        ds.push(self.tick_at);
         ds.push(self.dtmf.front().map(|(at, _)| *at));
         if let Some(top) = self.stack.last() {
             ds.push(top.deadline());
@@ -218,6 +233,17 @@ impl Session {
             self.hangup_at = None;
             let cause = self.cfg.outside_cause.clone();
             self.hangup_from_outside(cause).await;
+        }
+        if self.sched_hangup.as_ref().is_some_and(|(d, _)| *d <= now) {
+            if let Some((_, cause)) = self.sched_hangup.take() {
+                self.note("sched_hangup is due");
+                self.hangup_from_outside(cause).await;
+            }
+        }
+        if self.tick_at.is_some_and(|d| d <= now) {
+            self.tick_at = None;
+            self.awake = true;
+            self.pump().await;
         }
         if self.linger_close_at.is_some_and(|d| d <= now) {
             self.linger_close_at = None;
@@ -302,6 +328,7 @@ impl Session {
         }
         self.phase = Phase::Up;
         let now = Instant::now();
+        self.parked_since = now;
         let mut dtmf = self.cfg.dtmf.clone();
         dtmf.sort_by_key(|(d, _)| *d);
         self.dtmf = dtmf.into_iter().map(|(d, c)| (now + d, c)).collect();

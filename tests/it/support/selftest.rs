@@ -8,8 +8,12 @@ use super::transcript::{ArgForm, HangupBy, Linger};
 use std::time::Duration;
 
 /// A call whose CHANNEL_PARK comes right after `myevents` (what `Ctl::handshake` expects).
+/// A fake call for the self-tests: queued messages run at once (no media frame), so each
+/// test sees the queue's semantics apart from FreeSWITCH's clock (tested on its own).
 pub fn fc() -> FakeCall {
-    FakeCall::new().park(Park::AfterMyevents)
+    FakeCall::new()
+        .park(Park::AfterMyevents)
+        .frame(std::time::Duration::ZERO)
 }
 
 const EV1: &str = "255a2c68-77a9-4e60-8933-34ce915ba4d9";

@@ -18,6 +18,37 @@ fn long_playback() -> AppScript {
     AppScript::new(Duration::from_secs(30), "FILE PLAYED").killed_response("PLAYBACK ERROR")
 }
 
+/// FreeSWITCH's park loop: what arrives while nothing runs waits for the next media frame,
+/// then everything queued runs back to back; what arrives while an app runs follows it
+/// without waiting.
+#[tokio::test]
+async fn a_parked_channel_runs_its_queue_at_the_next_frame() {
+    let call = fc().frame(Duration::from_millis(20)).app(
+        "playback",
+        AppScript::new(Duration::from_millis(50), "FILE PLAYED"),
+    );
+    let (mut c, handle) = start(call).await;
+    c.handshake("linger").await;
+    c.execute("answer", "", A).await;
+    c.execute("playback", "tone.wav", B).await;
+    assert_eq!(c.labels_until("REPLY +OK").await, ["REPLY +OK"]);
+    assert_eq!(
+        c.labels_until("EV CHANNEL_EXECUTE_COMPLETE playback").await,
+        [
+            "REPLY +OK",
+            "EV CHANNEL_EXECUTE answer",
+            "EV CHANNEL_EXECUTE_COMPLETE answer _none_",
+            "EV CHANNEL_EXECUTE playback",
+            "EV CHANNEL_EXECUTE_COMPLETE playback FILE%20PLAYED",
+        ]
+    );
+    assert_eq!(handle.snapshot().park_waits, 1, "one frame for both");
+    // Parked again: the next message waits for a frame of its own.
+    c.execute("speak", "flite|slt|hi", C).await;
+    c.labels_until("EV CHANNEL_EXECUTE_COMPLETE speak").await;
+    assert_eq!(handle.snapshot().park_waits, 2);
+}
+
 #[tokio::test]
 async fn uuid_break_ends_the_running_playback_with_file_played() {
     let (mut c, handle) = start(fc().app("playback", long_playback())).await;
@@ -316,7 +347,7 @@ async fn bridge_reports_dialstatus_in_its_execute_complete() {
         };
         let (mut c, handle) = start(call).await;
         c.handshake("linger").await;
-        c.execute("bridge", "{call_timeout=5}sofia/gateway/carrier/1000", A)
+        c.execute("bridge", "{leg_timeout=5}sofia/gateway/carrier/1000", A)
             .await;
         let done = loop {
             let f = c.frame().await;

@@ -164,6 +164,9 @@ pub struct Transcript {
     pub timeline: Vec<TimelineEntry>,
     /// The fake finished (socket closed one way or the other).
     pub done: bool,
+    /// How many times the parked channel waited for its next media frame before it ran
+    /// what was queued (FreeSWITCH's park loop looks at its queue once per 20 ms frame).
+    pub park_waits: u32,
 }
 
 impl Transcript {

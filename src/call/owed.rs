@@ -1,0 +1,223 @@
+//! Work a call owes after its hangup (contract 1.5): recordings the hangup ended are
+//! uploaded, TwiML actions whose verb the hangup ended are requested (a `<Record>`'s with
+//! the recording, a `<Dial>`'s with its status), and the `cdr_url` gets the call's summary.
+//! Runs in teardown, after CHANNEL_HANGUP_COMPLETE (the file is complete then), through the
+//! lingering socket; nothing of it can start an application.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::callflow::{HttpUrl, PivotRequest};
+use crate::esl::Command;
+use crate::pivot::params::{form_body, piston_params, ParamValue, TwimlExtra};
+
+use super::runner::CallRun;
+use super::session::AppId;
+
+/// How long FreeSWITCH's `http_put` of a recording may take (a 3-hour recording takes a
+/// while); a reply that does not come within it ends the session.
+pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long pivot's own upload (`method: post`) may take.
+const POST_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the `cdr_url` POST may take.
+const CDR_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A recording to upload.
+pub(super) struct Upload {
+    pub url: HttpUrl,
+    pub file: String,
+    /// pivot POSTs the file itself (it must be able to read it); else FreeSWITCH PUTs it.
+    pub post: bool,
+}
+
+/// How an upload ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum UploadResult {
+    /// The server answered 2xx (`+OK 201` from `http_put`).
+    Uploaded(String),
+    Failed(String),
+}
+
+impl UploadResult {
+    pub fn ok(&self) -> bool {
+        matches!(self, UploadResult::Uploaded(_))
+    }
+}
+
+impl std::fmt::Display for UploadResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UploadResult::Uploaded(s) | UploadResult::Failed(s) => f.write_str(s),
+        }
+    }
+}
+
+/// A TwiML action request owed after the hangup; its answer is not run.
+pub(super) enum OwedAction {
+    /// A `<Record>` the caller ended by hanging up (the usual voicemail): sent once the
+    /// recording is uploaded (`upload` indexes [`Owed::uploads`]).
+    Record {
+        req: PivotRequest,
+        upload: Option<(HttpUrl, usize)>,
+    },
+    /// A `<Dial>` whose caller hung up: Twilio requests the action when the dial ends.
+    Dial { req: PivotRequest, bridge: AppId },
+}
+
+/// What the call owes, collected while the flow runs.
+#[derive(Default)]
+pub(super) struct Owed {
+    pub uploads: Vec<Upload>,
+    pub actions: Vec<OwedAction>,
+    /// The last `cdr_url` a pivot node named.
+    pub cdr_url: Option<HttpUrl>,
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
+    /// Uploads, then action requests, then the CDR.
+    pub(super) async fn pay_owed(&mut self) {
+        let uploads = std::mem::take(&mut self.owed.uploads);
+        let mut results = Vec::with_capacity(uploads.len());
+        for upload in uploads {
+            results.push(self.upload(upload).await);
+        }
+        for action in std::mem::take(&mut self.owed.actions) {
+            let extra = match action {
+                OwedAction::Record { req, upload } => {
+                    let vars = self.session.hangup_vars();
+                    let Some(secs) = super::twiml::recorded_seconds(vars) else {
+                        self.session.note("recording is empty: no action request");
+                        continue;
+                    };
+                    let uploaded = |(url, i): (HttpUrl, usize)| {
+                        results.get(i).is_some_and(UploadResult::ok).then_some(url)
+                    };
+                    let extra = TwimlExtra {
+                        recording_url: upload.and_then(uploaded).map(|u| u.to_string()),
+                        recording_duration: Some(secs),
+                        ..TwimlExtra::default()
+                    };
+                    (req, extra)
+                }
+                OwedAction::Dial { req, bridge } => {
+                    let done = self.session.take_done(bridge);
+                    let ev = done.as_deref().or(self.session.hangup_vars());
+                    let status = ev.map_or("completed", super::twiml::dial_status);
+                    let extra = TwimlExtra {
+                        dial_call_status: Some(status.into()),
+                        ..TwimlExtra::default()
+                    };
+                    (req, extra)
+                }
+            };
+            let (req, mut extra) = extra;
+            extra.call_status = Some("completed".into());
+            self.request_after_hangup(&req, &extra).await;
+        }
+        self.post_cdr().await;
+    }
+
+    /// Uploads a recording: FreeSWITCH PUTs it with mod_http_cache's `http_put` (the file is
+    /// on its host); a POST is done by pivot itself, which must be able to read the file.
+    pub(super) async fn upload(&mut self, up: Upload) -> UploadResult {
+        let result = if up.post {
+            self.post_file(&up).await
+        } else if self.session.state().is_gone() {
+            UploadResult::Failed("not uploaded: the event socket closed first".into())
+        } else {
+            let cmd = Command::Api(format!("http_put {} {}", fs_url(&up.url), up.file));
+            match self.session.command_within(cmd, UPLOAD_TIMEOUT).await {
+                Ok(reply) if reply.starts_with("+OK") => {
+                    UploadResult::Uploaded(reply.trim().to_string())
+                }
+                Ok(reply) => UploadResult::Failed(reply.trim().to_string()),
+                Err(e) => UploadResult::Failed(format!("not uploaded: {e}")),
+            }
+        };
+        match &result {
+            UploadResult::Uploaded(r) => {
+                tracing::info!(url = %up.url, file = %up.file, result = %r, "recording uploaded")
+            }
+            UploadResult::Failed(r) => {
+                tracing::warn!(url = %up.url, file = %up.file, result = %r, "recording upload failed")
+            }
+        }
+        self.session
+            .note(&format!("upload: {} -> {result}", up.url));
+        self.summary.uploads.push(format!("{} -> {result}", up.url));
+        result
+    }
+
+    async fn post_file(&self, up: &Upload) -> UploadResult {
+        let body = match tokio::fs::read(&up.file).await {
+            Ok(b) => Bytes::from(b),
+            Err(e) => return UploadResult::Failed(format!("-ERR cannot read {}: {e}", up.file)),
+        };
+        let ct = if up.file.ends_with(".wav") {
+            "audio/wav"
+        } else {
+            "audio/mpeg"
+        };
+        let url = up.url.as_url().clone();
+        let sent = self
+            .engine
+            .http
+            .send_simple(reqwest::Method::POST, url, ct, body, POST_TIMEOUT)
+            .await;
+        match sent {
+            Ok(s) if (200..300).contains(&s) => UploadResult::Uploaded(format!("+OK {s}")),
+            Ok(s) => UploadResult::Failed(format!("-ERR {s}")),
+            Err(e) => UploadResult::Failed(format!("-ERR {e}")),
+        }
+    }
+
+    /// Posts the call's summary to the last `cdr_url` a pivot node named.
+    async fn post_cdr(&self) {
+        let (Some(url), Some(info)) = (&self.owed.cdr_url, &self.info) else {
+            return;
+        };
+        let mut params = piston_params(info, &Default::default());
+        let cause = self
+            .summary
+            .hangup_cause
+            .as_ref()
+            .map_or(String::new(), |c| c.to_string());
+        params.push(("Hangup-Cause".into(), ParamValue::Str(cause)));
+        let body = Bytes::from(form_body(&params));
+        let sent = self
+            .engine
+            .http
+            .send_simple(
+                reqwest::Method::POST,
+                url.as_url().clone(),
+                "application/x-www-form-urlencoded",
+                body,
+                CDR_TIMEOUT,
+            )
+            .await;
+        match sent {
+            Ok(status) => tracing::info!(url = %url, status, "CDR posted"),
+            Err(e) => tracing::warn!(url = %url, error = %e, "CDR post failed"),
+        }
+    }
+}
+
+/// `<url>/<name>`, keeping the base URL's query string.
+pub(super) fn upload_url(base: &HttpUrl, name: &str) -> HttpUrl {
+    let mut url = base.as_url().clone();
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments.pop_if_empty().push(name);
+    }
+    HttpUrl::from_url(url).unwrap_or_else(|_| base.clone())
+}
+
+/// A URL as FreeSWITCH gets it: `$`, `{` and `}` percent-encoded (the same URL to any HTTP
+/// server), so no `${...}` can appear in an argument even if expansion were on.
+pub(super) fn fs_url(url: &HttpUrl) -> String {
+    url.as_str()
+        .replace('$', "%24")
+        .replace('{', "%7B")
+        .replace('}', "%7D")
+}
