@@ -263,10 +263,13 @@ async fn serve(path: Option<PathBuf>, check_only: bool, grace: Duration) -> anyh
     let app = App::start(config, router)
         .await
         .context("cannot start pivot")?;
+    // The handlers are in place before pivot says it runs: a SIGTERM sent right after
+    // that line must stop it cleanly, not kill it.
+    let signals = shutdown_signals();
     tracing::info!(esl = %app.esl_addr, api = %app.api_addr, "pivot is running");
     let shutdown = app.shutdown.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signals.await;
         tracing::info!("shutdown requested");
         shutdown.stop_accepting.cancel();
     });
@@ -275,24 +278,21 @@ async fn serve(path: Option<PathBuf>, check_only: bool, grace: Duration) -> anyh
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// SIGTERM or Ctrl-C. The handlers are registered when this is called, not when the
+/// returned future is first polled.
+fn shutdown_signals() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let ctrl_c = tokio::signal::ctrl_c();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+            return;
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        let _ = ctrl_c.await;
     }
 }

@@ -7,6 +7,7 @@ mod request;
 mod runner;
 pub mod session;
 pub mod state;
+mod switch;
 mod twiml;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,6 +47,8 @@ pub struct Engine {
     pub stats: Stats,
     /// When set, every call gets an observer from it (see [`run_call`]).
     pub observer: Option<ObserverFactory>,
+    /// The recording modules of each switch seen (see `switch`).
+    pub switches: switch::Switches,
 }
 
 /// Counters the metrics endpoint reads.
@@ -166,6 +169,7 @@ impl Engine {
             esl_limits,
             stats: Stats::default(),
             observer: None,
+            switches: switch::Switches::default(),
         })
     }
 }

@@ -12,10 +12,12 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::callflow::{CollectDtmf, DtmfKeys, Play, PlayId, RecordCaller, Say, Tts, UploadMethod};
+use crate::callflow::{
+    CollectDtmf, DtmfKeys, Play, PlayId, RecordCaller, RecordFormat, Say, Tts, UploadMethod,
+};
 use crate::esl::Command;
 
-use super::owed::{fs_url, upload_url, Upload};
+use super::owed::{fs_url, upload_url, Upload, UploadVerb, Uploader};
 use super::runner::{CallRun, Step};
 use super::session::{AppOutcome, OnKey, SessionError};
 use super::COLLECT_NOTE;
@@ -190,17 +192,27 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
                 return Ok(Step::Over);
             }
         }
-        let name = format!("{}.{}", self.call_id, rec.format.extension());
+        let modules = self.modules().await?;
+        let format = match rec.format {
+            RecordFormat::Mp3 if !modules.mp3 => RecordFormat::Wav,
+            f => f,
+        };
+        let name = format!("{}.{}", self.call_id, format.extension());
         let file = format!("{}/{name}", self.engine.config.media.recordings_dir);
         let arg = format!("{file} {} 200 5", rec.time_limit);
         let outcome = self
             .session
             .execute("record", Some(arg), None, OnKey::Ignore)
             .await?;
+        let by = match rec.method {
+            UploadMethod::Post => Uploader::Pivot(UploadVerb::Post),
+            UploadMethod::Put if modules.http_put => Uploader::Switch,
+            UploadMethod::Put => Uploader::Pivot(UploadVerb::Put),
+        };
         let upload = Upload {
             url: upload_url(&rec.url, &name),
             file,
-            post: rec.method == UploadMethod::Post,
+            by,
         };
         match outcome {
             AppOutcome::Done(_) | AppOutcome::Skipped => {

@@ -19,7 +19,7 @@ use super::session::AppId;
 /// How long FreeSWITCH's `http_put` of a recording may take (a 3-hour recording takes a
 /// while); a reply that does not come within it ends the session.
 pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
-/// How long pivot's own upload (`method: post`) may take.
+/// How long pivot's own upload may take.
 const POST_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the `cdr_url` POST may take.
 const CDR_TIMEOUT: Duration = Duration::from_secs(10);
@@ -28,8 +28,33 @@ const CDR_TIMEOUT: Duration = Duration::from_secs(10);
 pub(super) struct Upload {
     pub url: HttpUrl,
     pub file: String,
-    /// pivot POSTs the file itself (it must be able to read it); else FreeSWITCH PUTs it.
-    pub post: bool,
+    pub by: Uploader,
+}
+
+/// Who sends a recording to the web app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Uploader {
+    /// FreeSWITCH, with mod_http_cache's `http_put` (the file is on its host).
+    Switch,
+    /// pivot itself, reading the file (same host, or a volume shared with FreeSWITCH): a
+    /// `method: post` upload, or a PUT when the switch has no mod_http_cache.
+    Pivot(UploadVerb),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum UploadVerb {
+    Put,
+    Post,
+}
+
+impl std::fmt::Display for Uploader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Uploader::Switch => "FreeSWITCH http_put",
+            Uploader::Pivot(UploadVerb::Put) => "pivot PUT",
+            Uploader::Pivot(UploadVerb::Post) => "pivot POST",
+        })
+    }
 }
 
 /// How an upload ended.
@@ -122,8 +147,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     /// Uploads a recording: FreeSWITCH PUTs it with mod_http_cache's `http_put` (the file is
     /// on its host); a POST is done by pivot itself, which must be able to read the file.
     pub(super) async fn upload(&mut self, up: Upload) -> UploadResult {
-        let result = if up.post {
-            self.post_file(&up).await
+        let result = if let Uploader::Pivot(verb) = up.by {
+            self.send_file(&up, verb).await
         } else if self.session.state().is_gone() {
             UploadResult::Failed("not uploaded: the event socket closed first".into())
         } else {
@@ -138,10 +163,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         };
         match &result {
             UploadResult::Uploaded(r) => {
-                tracing::info!(url = %up.url, file = %up.file, result = %r, "recording uploaded")
+                tracing::info!(url = %up.url, file = %up.file, by = %up.by, result = %r, "recording uploaded")
             }
             UploadResult::Failed(r) => {
-                tracing::warn!(url = %up.url, file = %up.file, result = %r, "recording upload failed")
+                tracing::warn!(url = %up.url, file = %up.file, by = %up.by, result = %r, "recording upload failed")
             }
         }
         self.session
@@ -150,7 +175,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         result
     }
 
-    async fn post_file(&self, up: &Upload) -> UploadResult {
+    async fn send_file(&self, up: &Upload, verb: UploadVerb) -> UploadResult {
         let body = match tokio::fs::read(&up.file).await {
             Ok(b) => Bytes::from(b),
             Err(e) => return UploadResult::Failed(format!("-ERR cannot read {}: {e}", up.file)),
@@ -161,10 +186,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             "audio/mpeg"
         };
         let url = up.url.as_url().clone();
+        let method = match verb {
+            UploadVerb::Put => reqwest::Method::PUT,
+            UploadVerb::Post => reqwest::Method::POST,
+        };
         let sent = self
             .engine
             .http
-            .send_simple(reqwest::Method::POST, url, ct, body, POST_TIMEOUT)
+            .send_simple(method, url, ct, body, POST_TIMEOUT)
             .await;
         match sent {
             Ok(s) if (200..300).contains(&s) => UploadResult::Uploaded(format!("+OK {s}")),

@@ -10,7 +10,7 @@ use crate::callflow::{Dial, DialTarget, Gather, PivotRequest, Prompt, TwimlRecor
 use crate::esl::Event;
 use crate::pivot::params::TwimlExtra;
 
-use super::owed::{upload_url, OwedAction, Upload};
+use super::owed::{upload_url, OwedAction, Upload, UploadVerb, Uploader};
 use super::runner::{CallRun, Step};
 use super::session::{AppOutcome, OnKey, SessionError};
 use super::state::causes;
@@ -80,10 +80,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         };
         let base = r.upload_url.as_ref();
         let base = base.or(self.engine.config.twiml.recording_url.as_ref());
+        let by = match self.modules().await?.http_put {
+            true => Uploader::Switch,
+            false => Uploader::Pivot(UploadVerb::Put),
+        };
         let upload = base.map(|b| Upload {
             url: upload_url(b, &name),
             file,
-            post: false,
+            by,
         });
         let req = r.action.request(self.twiml.base.as_ref());
         let ev = match outcome {

@@ -329,6 +329,7 @@ impl Peer {
             "uuid_break" if ours => "+OK\n".to_string(),
             "uuid_kill" if ours => "+OK\n".to_string(),
             "uuid_setvar" | "uuid_break" | "uuid_kill" => no_channel,
+            "module_exists" => "true".to_string(),
             // The safety net pivot sets at call start; a simulated call never lasts that long.
             "sched_hangup" if words.clone().next() == Some(self.chan.call.uuid.as_str()) => {
                 "+OK\n".to_string()

@@ -8,5 +8,7 @@ mod calls;
 mod cli;
 mod debug_log;
 mod esl_captures;
+mod pipeline;
+mod recording;
 mod server;
 mod twiml;

@@ -652,3 +652,57 @@ async fn second_recording_has_its_own_file_and_a_failed_upload_sends_no_url() {
     assert_eq!(param(two, "RecordingDuration").as_deref(), Some("3"));
     pivot.stop().await;
 }
+
+/// Found on a real FreeSWITCH: the bridge answers the caller's channel itself, so later
+/// requests say `in-progress` and pivot sends no `answer` of its own afterwards.
+#[tokio::test]
+async fn an_answered_dial_answers_the_caller_for_what_follows() {
+    let web = WebApp::start().await;
+    web.script("/voice", [doc(r#"<Dial action="/dialed">3005</Dial>"#)]);
+    web.script("/dialed", [doc("<Say>call ended</Say>")]);
+    let pivot = Pivot::start().await;
+    let t = run(&pivot, twiml_call(&web.url("/voice")).unanswered()).await;
+    t.assert_no_protocol_errors();
+    assert_eq!(t.app_names(), ["bridge", "speak"], "{t}");
+    let dialed = web.requests_to("/dialed");
+    assert_eq!(
+        param(&dialed[0], "CallStatus").as_deref(),
+        Some("in-progress")
+    );
+    assert_eq!(
+        param(&dialed[0], "DialCallStatus").as_deref(),
+        Some("completed")
+    );
+    pivot.stop().await;
+}
+
+/// Found on a real FreeSWITCH: when the caller hangs up during `<Dial>`, CHANNEL_HANGUP
+/// comes first and the bridge's EXECUTE_COMPLETE (DIALSTATUS=SUCCESS) after it. Twilio
+/// requests the action when the dial ends; so does pivot, after the hangup.
+#[tokio::test]
+async fn the_dial_action_is_requested_when_the_caller_hangs_up_during_the_bridge() {
+    let web = WebApp::start().await;
+    web.script("/voice", [doc(r#"<Dial action="/dialed">3005</Dial>"#)]);
+    web.script("/dialed", [doc("<Say>never run</Say>")]);
+    let pivot = Pivot::start().await;
+    let bridge = AppScript::new(Duration::from_secs(30), "_none_")
+        .var("DIALSTATUS", "SUCCESS")
+        .killed_response("_none_");
+    let call = twiml_call(&web.url("/voice"))
+        .app("bridge", bridge)
+        .hangup_after(Duration::from_millis(300));
+    let t = run(&pivot, call).await;
+    assert_eq!(t.app_names(), ["bridge"], "{t}");
+    assert!(t.executes_after_hangup().is_empty(), "{t}");
+    let dialed = web.requests_to("/dialed");
+    assert_eq!(dialed.len(), 1, "{t}");
+    assert_eq!(
+        param(&dialed[0], "DialCallStatus").as_deref(),
+        Some("completed")
+    );
+    assert_eq!(
+        param(&dialed[0], "CallStatus").as_deref(),
+        Some("completed")
+    );
+    pivot.stop().await;
+}

@@ -68,6 +68,12 @@ pub struct FakeCall {
     pub hangup_after: Option<Duration>,
     /// The caller hangs up as soon as this app has started (its EXECUTE was sent).
     pub hangup_on_app: Option<String>,
+    /// When this app starts, the fake also sends a DTMF and a CHANNEL_HANGUP that carry
+    /// another channel's Unique-ID (a confused or hostile peer).
+    pub foreign_events_on_app: Option<String>,
+    /// `sendmsg` is answered after the queue ran, so an instant app's EXECUTE_COMPLETE
+    /// arrives before its `+OK` (a peer may order them so).
+    pub reply_after_run: bool,
     /// Cause used for hangups from outside.
     pub outside_cause: String,
     /// Answers to `api` commands, by prefix of the command line (checked first, in order).
@@ -109,6 +115,8 @@ impl FakeCall {
             dtmf: Vec::new(),
             hangup_after: None,
             hangup_on_app: None,
+            foreign_events_on_app: None,
+            reply_after_run: false,
             outside_cause: "NORMAL_CLEARING".into(),
             api_answers: Vec::new(),
             linger_second: Duration::from_millis(50),
@@ -159,6 +167,15 @@ impl FakeCall {
     }
     pub fn hangup_after(mut self, after: Duration) -> Self {
         self.hangup_after = Some(after);
+        self
+    }
+    pub fn foreign_events_when_app_starts(mut self, app: &str) -> Self {
+        self.foreign_events_on_app = Some(app.to_string());
+        self
+    }
+    /// Replies to `sendmsg` after running what it queued (see `reply_after_run`).
+    pub fn reply_after_run(mut self) -> Self {
+        self.reply_after_run = true;
         self
     }
     pub fn hangup_when_app_starts(mut self, app: &str) -> Self {

@@ -165,6 +165,9 @@ impl Session {
                 (v, Effect::None)
             }
             "uuid_exists" => (live.to_string(), Effect::None),
+            // Every module the project's configuration loads is there (script an answer
+            // with `api_answer("module_exists mod_shout", "false")` to take one away).
+            "module_exists" => ("true".into(), Effect::None),
             // `sched_hangup +<secs> <uuid> [cause]` (mod_commands): the uuid is the second word.
             "sched_hangup" => {
                 let secs = target.strip_prefix('+').and_then(|n| n.parse::<u64>().ok());

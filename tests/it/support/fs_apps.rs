@@ -102,8 +102,14 @@ impl Session {
             self.emit("CHANNEL_PARK", ChanState::Execute, Vec::new())
                 .await;
         }
-        self.reply("+OK").await;
+        let late = self.cfg.reply_after_run;
+        if !late {
+            self.reply("+OK").await;
+        }
         if self.phase != Phase::Up {
+            if late {
+                self.reply("+OK").await;
+            }
             self.note("sendmsg while the call is not up: +OK and nothing happens");
             return;
         }
@@ -123,6 +129,9 @@ impl Session {
             other => self.note(format!("call-command {other:?} ignored by the fake")),
         }
         self.pump().await;
+        if late {
+            self.reply("+OK").await;
+        }
     }
 
     fn parse_execute(&mut self, cmd: &Command) -> Exec {
@@ -235,6 +244,9 @@ impl Session {
         self.chan.set_var("current_application_data", &x.arg);
         self.emit("CHANNEL_EXECUTE", ChanState::Execute, app_headers(&x, None))
             .await;
+        if self.cfg.foreign_events_on_app.as_deref() == Some(x.app.as_str()) {
+            self.emit_foreign().await;
+        }
         if self.cfg.hangup_on_app.as_deref() == Some(x.app.as_str()) {
             self.hangup_at = Some(Instant::now());
         }
@@ -264,6 +276,29 @@ impl Session {
             self.hangup(cause, HangupBy::App).await;
         } else if instant {
             self.complete_top(None, ChanState::Execute).await;
+        }
+    }
+
+    /// A DTMF and a CHANNEL_HANGUP of another channel, on this socket.
+    async fn emit_foreign(&mut self) {
+        let other = uuid::Uuid::new_v4().to_string();
+        for (name, extra) in [
+            ("DTMF", vec![("DTMF-Digit".to_string(), "9".to_string())]),
+            (
+                "CHANNEL_HANGUP",
+                vec![("Hangup-Cause".to_string(), "CALL_REJECTED".to_string())],
+            ),
+        ] {
+            let mut headers = self.chan.event(name, ChanState::Execute, extra);
+            for (n, v) in headers.iter_mut() {
+                if n == "Unique-ID" || n == "Channel-Call-UUID" {
+                    *v = other.clone();
+                }
+            }
+            self.note(format!("foreign {name} of channel {other}"));
+            let frame = super::fs_channel::Channel::frame(&headers);
+            self.send(&frame, format!("event {name} of another channel"))
+                .await;
         }
     }
 
