@@ -13,6 +13,7 @@ pub mod check;
 pub mod config;
 pub mod esl;
 pub mod hint;
+pub mod loadtest;
 pub mod metrics;
 pub mod pivot;
 pub mod route;

@@ -72,6 +72,75 @@ enum Cmd {
         #[arg(long)]
         strict: bool,
     },
+    /// Load a real FreeSWITCH through its inbound event socket: originate loopback calls to
+    /// an extension and report calls/s, time to first audio and CPU per call (see
+    /// docs/performance.md). Exit code 0 when every call worked, 1 otherwise, 2 when the
+    /// load could not run.
+    Loadtest(Box<LoadtestArgs>),
+}
+
+#[derive(clap::Args)]
+struct LoadtestArgs {
+    /// FreeSWITCH's inbound event socket.
+    #[arg(long, default_value = "127.0.0.1:8021")]
+    esl: String,
+    /// Its password (event_socket.conf.xml).
+    #[arg(long, default_value = "ClueCon")]
+    password: String,
+    /// Calls per round and extension.
+    #[arg(long, short = 'n', default_value_t = 100)]
+    calls: usize,
+    /// Calls at once.
+    #[arg(long, short = 'c', default_value_t = 10)]
+    concurrency: usize,
+    /// The extension under test: the B leg of each loopback call runs it.
+    #[arg(long, default_value = "9000")]
+    extension: String,
+    /// A second extension, run alternately with the same load (e.g. 9020, mod_httapi);
+    /// the report gives the ratios.
+    #[arg(long)]
+    compare: Option<String>,
+    /// The extension the A leg runs once answered (it answers and waits).
+    #[arg(long, default_value = "9001")]
+    caller: String,
+    /// A channel variable for every call, NAME=VALUE (repeatable).
+    #[arg(long = "var", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
+    /// A channel variable for the extension under test only (repeatable).
+    #[arg(long = "ext-var", value_parser = parse_var)]
+    ext_vars: Vec<(String, String)>,
+    /// A channel variable for the compared extension only (repeatable).
+    #[arg(long = "compare-var", value_parser = parse_var)]
+    compare_vars: Vec<(String, String)>,
+    /// Rounds; each runs the extension, then the compared one.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+    /// Calls per extension before the measured rounds (not counted).
+    #[arg(long, default_value_t = 0)]
+    warmup: usize,
+    /// How long one call may take before it counts as failed (and is hung up).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    call_timeout: Duration,
+    /// Another process whose CPU time per call is reported: a command name (e.g. pivot)
+    /// or a pid (repeatable). FreeSWITCH's is always reported.
+    #[arg(long = "proc")]
+    procs: Vec<String>,
+    /// FreeSWITCH's process name or pid.
+    #[arg(long, default_value = "freeswitch")]
+    switch_proc: String,
+    /// Serve the comparison flow (a 200 ms tone, then hang up) at ADDR, as
+    /// /loadtest/piston (pivot_voice_url) and /loadtest/httapi (httapi_url).
+    #[arg(long)]
+    webapp: Option<std::net::SocketAddr>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .ok_or_else(|| format!("`{s}`: use NAME=VALUE"))
 }
 
 #[derive(clap::Args)]
@@ -168,6 +237,46 @@ async fn main() -> ExitCode {
         Cmd::Demo { fast } => demo(fast).await,
         Cmd::Simulate(args) => simulate(args).await,
         Cmd::Check { file, strict } => check(&file, strict),
+        Cmd::Loadtest(args) => loadtest(*args).await,
+    }
+}
+
+async fn loadtest(a: LoadtestArgs) -> ExitCode {
+    let opts = pivot::loadtest::LoadOptions {
+        esl: a.esl,
+        password: a.password,
+        calls: a.calls,
+        concurrency: a.concurrency,
+        extension: a.extension,
+        compare: a.compare,
+        caller: a.caller,
+        vars: a.vars,
+        ext_vars: a.ext_vars,
+        compare_vars: a.compare_vars,
+        rounds: a.rounds,
+        call_timeout: a.call_timeout,
+        procs: a.procs,
+        switch_proc: a.switch_proc,
+        webapp: a.webapp,
+        warmup: a.warmup,
+    };
+    match pivot::loadtest::run(opts).await {
+        Ok(report) => {
+            if a.json {
+                println!("{:#}", report.to_json());
+            } else {
+                print!("{}", report.render());
+            }
+            if report.summaries().iter().all(|s| s.failed == 0) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("pivot loadtest: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 
