@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::pivot::policy::Rule;
 use crate::route::AccountId;
 
 /// Why a configuration could not be used. Every variant names the file.
@@ -75,6 +76,9 @@ pub struct HttpConfig {
     pub max_flow_nodes: usize,
     pub max_flow_depth: usize,
     pub user_agent: String,
+    /// `allow` and `deny`: the operator's rules on top of the outbound URL policy's
+    /// built-in refused ranges (for URLs web apps named).
+    pub outbound: crate::pivot::policy::OutboundPolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -160,6 +164,7 @@ impl Default for Config {
                 max_flow_nodes: 1000,
                 max_flow_depth: 64,
                 user_agent: format!("pivot/{}", env!("CARGO_PKG_VERSION")),
+                outbound: Default::default(),
             },
             media: MediaConfig {
                 tts_engine: "flite".into(),
@@ -224,6 +229,8 @@ struct RawHttp {
     max_flow_nodes: Option<usize>,
     max_flow_depth: Option<usize>,
     user_agent: Option<String>,
+    allow: Option<Vec<String>>,
+    deny: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -318,6 +325,8 @@ impl Config {
             set(&mut c.http.max_flow_depth, h.max_flow_depth);
             set(&mut c.http.user_agent, h.user_agent);
             c.http.max_body_bytes = v.positive("http.max_body_bytes", c.http.max_body_bytes)?;
+            c.http.outbound.allow = v.rules("http.allow", h.allow.unwrap_or_default())?;
+            c.http.outbound.deny = v.rules("http.deny", h.deny.unwrap_or_default())?;
         }
         if let Some(m) = raw.media {
             set(&mut c.media.tts_engine, m.tts_engine);
@@ -382,6 +391,15 @@ impl Validator<'_> {
             .map_err(|_| self.err(key, &format!("`{s}` is not an account id (32 hex digits)")))
     }
 
+    /// `[http] allow`/`deny` entries: addresses, ranges, host names, `*.domain`.
+    fn rules(&self, key: &str, items: Vec<String>) -> Result<Vec<Rule>, ConfigError> {
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Rule::parse(s).map_err(|e| self.err(&format!("{key}[{i}]"), &e)))
+            .collect()
+    }
+
     fn positive(&self, key: &str, n: usize) -> Result<usize, ConfigError> {
         if n == 0 {
             return Err(self.err(key, "must be greater than 0"));
@@ -409,7 +427,8 @@ impl Validator<'_> {
         if let Some(u) = t.recording_url {
             let url = crate::callflow::HttpUrl::new(&u)
                 .map_err(|e| self.err("twiml.recording_url", &e.to_string()))?;
-            c.recording_url = Some(url);
+            // The operator's own upload base: not checked by the outbound URL policy.
+            c.recording_url = Some(url.operator());
         }
         if let Some(voices) = t.voices {
             for (name, voice) in &voices {
@@ -548,6 +567,30 @@ mod tests {
                 .to_string();
             assert!(e.contains(key), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn outbound_rules_are_read_and_bad_ones_named() {
+        let c = parse(
+            "[http]\nallow = [\"10.1.2.0/24\", \"webapp.internal\"]\ndeny = [\"*.evil.test\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.http.outbound.allow.len(), 2);
+        assert_eq!(c.http.outbound.deny, [Rule::Suffix(".evil.test".into())]);
+        assert!(Config::default().http.outbound.allow.is_empty());
+        let e = parse("[http]\nallow = [\"10.0.0.0/8\", \"not a host\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("http.allow[1]") && e.contains("not a host"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn recording_url_is_the_operators() {
+        let c = parse("[twiml]\nrecording_url = \"http://127.0.0.1:5000/rec\"\n").unwrap();
+        assert!(c.twiml.recording_url.unwrap().is_trusted());
     }
 
     #[test]

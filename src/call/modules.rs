@@ -248,6 +248,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             self.post_file(&up).await
         } else if self.session.state.closed {
             "not uploaded: the event socket closed first".to_string()
+        } else if let Err(e) = self.engine.http.check_destination(&up.url).await {
+            // FreeSWITCH makes this request: pivot checks where it goes before it asks.
+            format!("not uploaded: {e}")
         } else {
             let cmd = Command::Api(format!("http_put {} {}", fs_url(&up.url), up.file));
             // FreeSWITCH answers when the PUT is done: a 3-hour recording takes a while.
@@ -282,7 +285,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             .http
             .send_simple(
                 reqwest::Method::POST,
-                up.url.as_url().clone(),
+                &up.url,
                 ct,
                 body,
                 Duration::from_secs(60),
@@ -309,7 +312,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             .http
             .send_simple(
                 reqwest::Method::POST,
-                url.as_url().clone(),
+                url,
                 "application/x-www-form-urlencoded",
                 body,
                 Duration::from_secs(10),
@@ -331,7 +334,7 @@ pub(super) fn upload_url(base: &HttpUrl, name: &str) -> HttpUrl {
     if let Ok(mut segments) = url.path_segments_mut() {
         segments.pop_if_empty().push(name);
     }
-    HttpUrl::from_url(url).unwrap_or_else(|_| base.clone())
+    base.derive(url).unwrap_or_else(|_| base.clone())
 }
 
 /// A URL as FreeSWITCH gets it: `$`, `{` and `}` percent-encoded (the same URL to any HTTP

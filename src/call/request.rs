@@ -68,7 +68,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         };
         self.note_response(&req, &resp);
         match translate(&resp, &req.voice_url, &engine.flow_limits) {
-            Ok(flow) => {
+            Ok(mut flow) => {
+                // The operator's web app may send the call on to its own pages: URLs of the
+                // answer with the origin of an operator URL are the operator's too, unless a
+                // redirect took the request to another origin.
+                if req.voice_url.same_origin(&resp.url) {
+                    flow.inherit_trust(&req.voice_url);
+                }
                 // A TwiML document's own requests are made like the one that fetched it.
                 self.twiml_base = Some(req);
                 Ok(Step::Flow(Box::new(flow)))

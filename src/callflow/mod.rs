@@ -10,6 +10,8 @@ mod play;
 mod record;
 mod request;
 mod say;
+mod trust;
+mod url;
 pub mod value;
 
 use std::collections::BTreeMap;
@@ -24,7 +26,7 @@ pub use request::{BodyFormat, HttpMethod, PivotRequest, ReqFormat, TwimlAction};
 pub use say::{Say, SayMethod, Tts};
 pub use value::{
     CustomHeader, DtmfKeys, FsSource, HangupCause, HttpUrl, InvalidValue, MediaId, ReasonPhrase,
-    Text, Token,
+    Text, Token, Trust,
 };
 
 /// The child key taken when a module finishes without a more specific result.

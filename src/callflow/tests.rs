@@ -62,10 +62,42 @@ fn custom_headers_need_x_names_and_clean_values() {
         ("X-", "v:"),
         ("X-A:", "v"),
         ("X-A\n", "v"),
+        ("X-Pivot-Signature", "t=1,v1=00"),
+        ("x-pivot-attempt", "1"),
     ] {
         let ok = CustomHeader::new(name, value).is_ok();
         assert_eq!(ok, name == "X-", "{name:?} {value:?}");
     }
+    assert!(CustomHeader::new("X-Pivoted", "v").is_ok());
+}
+
+#[test]
+fn operator_trust_passes_to_same_origin_urls_only() {
+    let operator = HttpUrl::new("http://127.0.0.1:5000/voice")
+        .unwrap()
+        .operator();
+    let node = |url: &str| Node::leaf(Module::Pivot(PivotRequest::new(HttpUrl::new(url).unwrap())));
+    let trust_of = |n: &Node| match &n.module {
+        Module::Pivot(p) => p.voice_url.trust(),
+        _ => unreachable!(),
+    };
+    for (url, trust) in [
+        ("http://127.0.0.1:5000/next", Trust::Operator),
+        ("http://127.0.0.1:8000/next", Trust::WebApp),
+        ("https://127.0.0.1:5000/next", Trust::WebApp),
+        ("http://localhost:5000/next", Trust::WebApp),
+    ] {
+        let mut n = node(url);
+        assert_eq!(trust_of(&n), Trust::WebApp, "parsed URLs start untrusted");
+        n.inherit_trust(&operator);
+        assert_eq!(trust_of(&n), trust, "{url}");
+    }
+    // An answer to a web app's URL passes nothing on, whatever its origin.
+    let mut n = node("http://127.0.0.1:5000/next");
+    n.inherit_trust(&HttpUrl::new("http://127.0.0.1:5000/voice").unwrap());
+    assert_eq!(trust_of(&n), Trust::WebApp);
+    n.trust_all();
+    assert_eq!(trust_of(&n), Trust::Operator);
 }
 
 #[test]

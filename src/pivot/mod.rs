@@ -1,10 +1,12 @@
-//! The web side of pivot: the request parameters (`params`), one HTTP exchange (`fetch`),
-//! and turning an answer into a flow (`piston` for JSON, `twiml` for XML). Knows no event
-//! socket.
+//! The web side of pivot: the request parameters (`params`), one HTTP exchange (`fetch`,
+//! sent by `client`), the outbound URL policy (`policy`), and turning an answer into a flow
+//! (`piston` for JSON, `twiml` for XML). Knows no event socket.
 
+mod client;
 pub mod fetch;
 pub mod params;
 pub mod piston;
+pub mod policy;
 pub mod twiml;
 
 use crate::callflow::{FlowLimits, Node};

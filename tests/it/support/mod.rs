@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 mod app_script;
+pub mod debug_api;
 pub mod fake_fs;
 mod fs_api;
 mod fs_apps;
