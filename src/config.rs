@@ -7,7 +7,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::pivot::breaker::BreakerConfig;
 use crate::pivot::policy::Rule;
+use crate::pivot::sign::Signer;
+
+mod web;
 use crate::route::AccountId;
 
 /// Why a configuration could not be used. Every variant names the file.
@@ -40,6 +44,8 @@ pub struct Config {
     pub media: MediaConfig,
     pub twiml: TwimlConfig,
     pub accounts: Vec<AccountConfig>,
+    /// `[signing]`: each account's secrets for `X-Pivot-Signature`.
+    pub signing: Signer,
 }
 
 #[derive(Debug, Clone)]
@@ -79,6 +85,8 @@ pub struct HttpConfig {
     /// `allow` and `deny`: the operator's rules on top of the outbound URL policy's
     /// built-in refused ranges (for URLs web apps named).
     pub outbound: crate::pivot::policy::OutboundPolicy,
+    /// `[http.breaker]`: the circuit breaker per web app host.
+    pub breaker: BreakerConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -165,6 +173,7 @@ impl Default for Config {
                 max_flow_depth: 64,
                 user_agent: format!("pivot/{}", env!("CARGO_PKG_VERSION")),
                 outbound: Default::default(),
+                breaker: BreakerConfig::default(),
             },
             media: MediaConfig {
                 tts_engine: "flite".into(),
@@ -175,6 +184,7 @@ impl Default for Config {
             },
             twiml: TwimlConfig::default(),
             accounts: Vec::new(),
+            signing: Signer::default(),
         }
     }
 }
@@ -193,6 +203,7 @@ struct RawConfig {
     twiml: Option<RawTwiml>,
     #[serde(default)]
     accounts: Vec<RawAccount>,
+    signing: Option<web::RawSigning>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -231,6 +242,7 @@ struct RawHttp {
     user_agent: Option<String>,
     allow: Option<Vec<String>>,
     deny: Option<Vec<String>>,
+    breaker: Option<web::RawBreaker>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -327,6 +339,9 @@ impl Config {
             c.http.max_body_bytes = v.positive("http.max_body_bytes", c.http.max_body_bytes)?;
             c.http.outbound.allow = v.rules("http.allow", h.allow.unwrap_or_default())?;
             c.http.outbound.deny = v.rules("http.deny", h.deny.unwrap_or_default())?;
+            if let Some(b) = h.breaker {
+                v.breaker(&mut c.http.breaker, b)?;
+            }
         }
         if let Some(m) = raw.media {
             set(&mut c.media.tts_engine, m.tts_engine);
@@ -342,6 +357,9 @@ impl Config {
         }
         if let Some(t) = raw.twiml {
             v.twiml(&mut c.twiml, t)?;
+        }
+        if let Some(s) = raw.signing {
+            c.signing = v.signing(s)?;
         }
         for (i, a) in raw.accounts.into_iter().enumerate() {
             let key = format!("accounts[{i}]");

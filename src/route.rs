@@ -125,12 +125,17 @@ const MAX_PATTERN_LEN: usize = 1024;
 
 /// The channel variables a dialplan-only flow is built from, and the `pivot` data field each
 /// one stands for.
-const PIVOT_VARS: [(&str, &str); 6] = [
+const PIVOT_VARS: [(&str, &str); 11] = [
     ("pivot_voice_url", "voice_url"),
     ("pivot_req_format", "req_format"),
     ("pivot_method", "method"),
     ("pivot_req_body_format", "req_body_format"),
     ("pivot_req_timeout", "req_timeout"),
+    ("pivot_req_timeout_ms", "req_timeout_ms"),
+    ("pivot_connect_timeout_ms", "connect_timeout_ms"),
+    ("pivot_read_timeout_ms", "read_timeout_ms"),
+    ("pivot_retries", "retries"),
+    ("pivot_fallback_url", "fallback_url"),
     ("pivot_debug", "debug"),
 ];
 

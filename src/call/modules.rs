@@ -286,6 +286,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             .send_simple(
                 reqwest::Method::POST,
                 &up.url,
+                &self.account,
                 ct,
                 body,
                 Duration::from_secs(60),
@@ -313,6 +314,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             .send_simple(
                 reqwest::Method::POST,
                 url,
+                &self.account,
                 "application/x-www-form-urlencoded",
                 body,
                 Duration::from_secs(10),

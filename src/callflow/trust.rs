@@ -43,6 +43,7 @@ impl Module {
             Module::Pivot(p) => {
                 f(&mut p.voice_url);
                 p.cdr_url.iter_mut().for_each(&mut *f);
+                p.fallback_url.iter_mut().for_each(&mut *f);
             }
             Module::Gather(g) => {
                 f(&mut g.action.url);

@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use super::timing::UrlOverrides;
 use super::value::{preview, InvalidValue};
 
 /// Who vouches for a URL. Anything parsed from a web app's answer starts as
@@ -21,11 +22,14 @@ pub enum Trust {
 }
 
 /// An absolute `http://` or `https://` URL with a host, at most 2048 bytes, that had no
-/// control characters or spaces in its text, and its [`Trust`]. Derefs to [`url::Url`].
+/// control characters or spaces in its text, with valid overrides in its fragment (see
+/// [`UrlOverrides`]), and its [`Trust`]. Derefs to [`url::Url`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpUrl {
     url: url::Url,
     trust: Trust,
+    /// `#ct=..&rt=..&tt=..&rc=..&rp=..`, checked when the URL is built.
+    overrides: UrlOverrides,
 }
 
 impl HttpUrl {
@@ -62,9 +66,11 @@ impl HttpUrl {
         if url.as_str().len() > Self::MAX_LEN {
             return Err(invalid(format!("URL longer than {} bytes", Self::MAX_LEN)));
         }
+        let overrides = UrlOverrides::parse(url.fragment().unwrap_or(""))?;
         Ok(HttpUrl {
             url,
             trust: Trust::WebApp,
+            overrides,
         })
     }
 
@@ -79,6 +85,11 @@ impl HttpUrl {
     pub fn operator(mut self) -> HttpUrl {
         self.trust = Trust::Operator;
         self
+    }
+
+    /// The timeouts and retries its fragment sets.
+    pub fn overrides(&self) -> UrlOverrides {
+        self.overrides
     }
 
     pub fn trust(&self) -> Trust {

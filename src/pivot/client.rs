@@ -1,21 +1,26 @@
 //! The HTTP client every request to a web app goes through: two pooled reqwest clients, one
 //! for the operator's URLs and one, with the policy's resolver, for URLs web apps named; a
-//! body cap; redirects followed by hand (GET only) so each one is checked as the URL it
-//! is. A redirect keeps the operator's trust only while it stays on the origin of the
-//! operator's URL.
+//! body cap; the request's own connect and read timeouts (`phase`); the circuit breaker of
+//! its host (`breaker`); its signature (`sign`); redirects followed by hand (GET only) so
+//! each one is checked and signed as the URL it is. A redirect keeps the operator's trust
+//! only while it stays on the origin of the operator's URL.
 
-use std::net::IpAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use reqwest::dns::Resolve;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, LOCATION};
 
+use super::breaker::{host_key, BreakerConfig, BreakerStats, Breakers, Health};
 use super::fetch::{classify, lower_headers, shown, FetchError, RequestSpec, Response};
-use super::policy::{denied_host, GuardedResolver, HostVerdict, OutboundPolicy, SystemResolver};
-use crate::callflow::{HttpMethod, HttpUrl};
+use super::phase::{self, PhaseLayer};
+use super::policy::{GuardedResolver, OutboundPolicy, SystemResolver};
+use super::sign::{self, Signer};
+use crate::callflow::{HttpMethod, HttpUrl, Trust};
 use crate::config::Config;
+use crate::route::AccountId;
 
 /// How the client is built.
 pub struct HttpOptions {
@@ -27,6 +32,8 @@ pub struct HttpOptions {
     pub policy: OutboundPolicy,
     /// Where host names are resolved (the system's resolver; tests put their own).
     pub resolver: Arc<dyn Resolve>,
+    pub breaker: BreakerConfig,
+    pub signer: Signer,
 }
 
 impl HttpOptions {
@@ -37,8 +44,19 @@ impl HttpOptions {
             max_body: config.http.max_body_bytes,
             policy: config.http.outbound.clone(),
             resolver: Arc::new(SystemResolver),
+            breaker: config.http.breaker,
+            signer: config.signing.clone(),
         }
     }
+}
+
+/// Counts for `/metrics`.
+#[derive(Debug, Default)]
+pub struct HttpStats {
+    /// Attempts made after a first one failed.
+    pub retries: AtomicU64,
+    /// Requests asked of a `fallback_url`.
+    pub fallbacks: AtomicU64,
 }
 
 /// Cheap to clone: the pools are shared.
@@ -50,12 +68,12 @@ pub struct HttpClient {
     guarded: reqwest::Client,
     policy: Arc<OutboundPolicy>,
     resolver: Arc<dyn Resolve>,
+    breakers: Arc<Breakers>,
+    signer: Arc<Signer>,
+    pub stats: Arc<HttpStats>,
     max_redirects: usize,
     max_body: usize,
 }
-
-/// How long [`HttpClient::check_destination`] waits for DNS.
-const CHECK_RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl HttpClient {
     pub fn new(opts: HttpOptions) -> Result<Self, reqwest::Error> {
@@ -66,6 +84,7 @@ impl HttpClient {
                 .redirect(reqwest::redirect::Policy::none())
                 .pool_idle_timeout(Duration::from_secs(30))
                 .dns_resolver2(resolver)
+                .connector_layer(PhaseLayer)
         };
         let guarded = GuardedResolver {
             policy: policy.clone(),
@@ -77,6 +96,9 @@ impl HttpClient {
             guarded: build(Arc::new(guarded)).no_proxy().build()?,
             policy,
             resolver: opts.resolver,
+            breakers: Arc::new(Breakers::new(opts.breaker)),
+            signer: Arc::new(opts.signer),
+            stats: Arc::default(),
             max_redirects: opts.max_redirects,
             max_body: opts.max_body,
         })
@@ -86,11 +108,52 @@ impl HttpClient {
         HttpClient::new(HttpOptions::from_config(config))
     }
 
-    /// Sends the request; Ok only for a 2xx answer with a non-empty body within the limits.
+    /// Adds the signature of `spec.account` (replacing an older one): the request as it
+    /// will go on the wire, for the debug log. Unsigned when the account has no secret.
+    pub fn sign(&self, spec: &mut RequestSpec) {
+        spec.headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case(sign::HEADER));
+        let method = method_name(spec.method);
+        if let Some(v) = self.signature(
+            spec.account.as_ref(),
+            method,
+            &spec.url,
+            spec.body.as_bytes(),
+        ) {
+            spec.headers.push((sign::HEADER.into(), v));
+        }
+    }
+
+    fn signature(
+        &self,
+        account: Option<&AccountId>,
+        method: &str,
+        url: &url::Url,
+        body: &[u8],
+    ) -> Option<String> {
+        let account = account?;
+        self.signer
+            .header(account, method, url.as_str(), body, SystemTime::now())
+    }
+
+    /// One attempt: Ok only for a 2xx answer with a non-empty body within the limits. The
+    /// host's circuit breaker may skip it ([`FetchError::CircuitOpen`]) and learns from it.
     pub async fn fetch(&self, spec: &RequestSpec) -> Result<Response, FetchError> {
+        let permit = self.breakers.admit(&host_key(&spec.url))?;
+        let result = self.fetch_once(spec).await;
+        permit.record(Health::of(&result));
+        result
+    }
+
+    async fn fetch_once(&self, spec: &RequestSpec) -> Result<Response, FetchError> {
         let url = shown(&spec.url);
-        match tokio::time::timeout(spec.timeout, self.exchange(spec)).await {
-            Ok(result) => result,
+        let phased = phase::within(spec.connect_timeout, spec.read_timeout, self.exchange(spec));
+        match tokio::time::timeout(spec.timeout, phased).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(phase::ReadTimedOut)) => Err(FetchError::Timeout {
+                url,
+                ms: spec.read_timeout.as_millis(),
+            }),
             Err(_) => Err(FetchError::Timeout {
                 url,
                 ms: spec.timeout.as_millis(),
@@ -98,83 +161,35 @@ impl HttpClient {
         }
     }
 
-    /// Sends a request where only success matters (uploads, CDRs), without following
-    /// redirects; returns the status.
+    /// The circuits, for `/metrics`.
+    pub fn breaker_stats(&self) -> BreakerStats {
+        self.breakers.stats()
+    }
+
+    /// Sends a request where only success matters (uploads, CDRs), signed for `account`,
+    /// without following redirects; returns the status.
     pub async fn send_simple(
         &self,
         method: reqwest::Method,
         url: &HttpUrl,
+        account: &AccountId,
         content_type: &str,
         body: Bytes,
         timeout: Duration,
     ) -> Result<u16, FetchError> {
         let u = shown(url);
         let client = self.client_for(url, url.is_trusted())?;
-        let req = client
-            .request(method, url.as_url().clone())
+        let mut bare = url.as_url().clone();
+        bare.set_fragment(None);
+        let mut req = client
+            .request(method.clone(), bare.clone())
             .header(CONTENT_TYPE, content_type)
-            .timeout(timeout)
-            .body(body);
-        let resp = req.send().await.map_err(|e| classify(&u, &e))?;
+            .timeout(timeout);
+        if let Some(v) = self.signature(Some(account), method.as_str(), &bare, &body) {
+            req = req.header(sign::HEADER, v);
+        }
+        let resp = req.body(body).send().await.map_err(|e| classify(&u, &e))?;
         Ok(resp.status().as_u16())
-    }
-
-    /// Whether pivot may send something to `url` (the policy, after resolving its host):
-    /// for uploads that FreeSWITCH makes on pivot's behalf (`http_put`). Every address the
-    /// name resolves to must pass, since FreeSWITCH resolves it again and may pick any.
-    pub async fn check_destination(&self, url: &HttpUrl) -> Result<(), FetchError> {
-        if url.is_trusted() {
-            return Ok(());
-        }
-        let forbidden = |refusal| FetchError::Forbidden {
-            url: shown(url),
-            refusal,
-        };
-        let host = host_of(url);
-        if let Some(ip) = literal_ip(url) {
-            return self.policy.check_ip(&host, ip).map_err(forbidden);
-        }
-        match self.policy.host_verdict(&host) {
-            HostVerdict::Allowed => return Ok(()),
-            HostVerdict::Denied => return Err(forbidden(denied_host(&host))),
-            HostVerdict::ByAddress => {}
-        }
-        let dns_err = |message: String| FetchError::Dns {
-            url: shown(url),
-            message,
-        };
-        let name = host
-            .parse()
-            .map_err(|_| dns_err("not a host name".into()))?;
-        let resolving = tokio::time::timeout(CHECK_RESOLVE_TIMEOUT, self.resolver.resolve(name));
-        let addrs = match resolving.await {
-            Ok(Ok(addrs)) => addrs,
-            Ok(Err(e)) => return Err(dns_err(e.to_string())),
-            Err(_) => return Err(dns_err("no answer in time".into())),
-        };
-        for addr in addrs {
-            self.policy.check_ip(&host, addr.ip()).map_err(forbidden)?;
-        }
-        Ok(())
-    }
-
-    /// The client for a URL: the operator's when trusted; else the guarded one, after the
-    /// checks its resolver cannot make (an address written in the URL, a denied name).
-    fn client_for(&self, url: &url::Url, trusted: bool) -> Result<&reqwest::Client, FetchError> {
-        if trusted {
-            return Ok(&self.operator);
-        }
-        let host = host_of(url);
-        let refused = |refusal| FetchError::Forbidden {
-            url: shown(url),
-            refusal,
-        };
-        if let Some(ip) = literal_ip(url) {
-            self.policy.check_ip(&host, ip).map_err(refused)?;
-        } else if self.policy.host_verdict(&host) == HostVerdict::Denied {
-            return Err(refused(denied_host(&host)));
-        }
-        Ok(&self.guarded)
     }
 
     /// The request, then each redirect of a GET (at most `max_redirects`), each hop sent
@@ -184,9 +199,9 @@ impl HttpClient {
         let mut hops = 0;
         loop {
             let same_origin = url.origin() == spec.url.origin();
-            let trusted = spec.trust == crate::callflow::Trust::Operator && same_origin;
+            let trusted = spec.trust == Trust::Operator && same_origin;
             let client = self.client_for(&url, trusted)?;
-            let resp = send(client, spec, &url, same_origin).await?;
+            let resp = self.send(client, spec, &url).await?;
             let next = match spec.method {
                 HttpMethod::Get => redirect_target(&resp, &url),
                 HttpMethod::Post => None,
@@ -251,32 +266,55 @@ impl HttpClient {
         }
         Ok(response)
     }
+
+    /// One hop. A redirect hop is signed for its own URL, and gets the request's custom
+    /// headers only on the request's origin (as browsers keep credentials from a host the
+    /// redirect did not name).
+    async fn send(
+        &self,
+        client: &reqwest::Client,
+        spec: &RequestSpec,
+        url: &url::Url,
+    ) -> Result<reqwest::Response, FetchError> {
+        let hop = *url != spec.url;
+        let same_origin = url.origin() == spec.url.origin();
+        let mut headers = HeaderMap::new();
+        for (n, v) in &spec.headers {
+            let own = n
+                .get(..8)
+                .is_some_and(|p| p.eq_ignore_ascii_case("x-pivot-"));
+            if (hop && n.eq_ignore_ascii_case(sign::HEADER)) || !(same_origin || own) {
+                continue;
+            }
+            // Names and values were validated with the flow; skip anything that still fails.
+            if let (Ok(n), Ok(v)) = (HeaderName::try_from(n.as_str()), HeaderValue::from_str(v)) {
+                headers.append(n, v);
+            }
+        }
+        let method = method_name(spec.method);
+        if hop {
+            let signed = self.signature(spec.account.as_ref(), method, url, b"");
+            if let Some(v) = signed.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                headers.insert(sign::HEADER, v);
+            }
+        }
+        let method = match spec.method {
+            HttpMethod::Get => reqwest::Method::GET,
+            HttpMethod::Post => reqwest::Method::POST,
+        };
+        let mut req = client.request(method, url.clone()).headers(headers);
+        if spec.method == HttpMethod::Post {
+            req = req.body(spec.body.clone());
+        }
+        req.send().await.map_err(|e| classify(&shown(url), &e))
+    }
 }
 
-/// One hop. Custom headers go only to the origin of the request's own URL, as browsers
-/// keep credentials from a host the redirect did not name.
-async fn send(
-    client: &reqwest::Client,
-    spec: &RequestSpec,
-    url: &url::Url,
-    same_origin: bool,
-) -> Result<reqwest::Response, FetchError> {
-    let mut headers = HeaderMap::new();
-    for (n, v) in spec.headers.iter().filter(|_| same_origin) {
-        // Names and values were validated with the flow; skip anything that still fails.
-        if let (Ok(n), Ok(v)) = (HeaderName::try_from(n.as_str()), HeaderValue::from_str(v)) {
-            headers.append(n, v);
-        }
+fn method_name(m: HttpMethod) -> &'static str {
+    match m {
+        HttpMethod::Get => "GET",
+        HttpMethod::Post => "POST",
     }
-    let method = match spec.method {
-        HttpMethod::Get => reqwest::Method::GET,
-        HttpMethod::Post => reqwest::Method::POST,
-    };
-    let mut req = client.request(method, url.clone()).headers(headers);
-    if spec.method == HttpMethod::Post {
-        req = req.body(spec.body.clone());
-    }
-    req.send().await.map_err(|e| classify(&shown(url), &e))
 }
 
 /// Where a 301, 302, 303, 307 or 308 answer points, resolved against the URL that gave
@@ -303,22 +341,7 @@ fn redirect_target(
     })
 }
 
-fn host_of(url: &url::Url) -> String {
-    match url.host() {
-        Some(url::Host::Ipv6(ip)) => ip.to_string(),
-        Some(h) => h.to_string().to_ascii_lowercase(),
-        None => String::new(),
-    }
-}
-
-fn literal_ip(url: &url::Url) -> Option<IpAddr> {
-    match url.host()? {
-        url::Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
-        url::Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
-        url::Host::Domain(_) => None,
-    }
-}
-
+mod destination;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;

@@ -8,9 +8,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 
-use crate::callflow::{BodyFormat, HttpMethod, PivotRequest, Trust};
+use crate::callflow::{BodyFormat, HttpMethod, HttpUrl, PivotRequest, Trust};
 use crate::pivot::params::{append_query, form_body, json_body, ParamValue};
+use crate::pivot::phase::ConnectTimedOut;
 use crate::pivot::policy::Refusal;
+use crate::pivot::retry::Attempt;
+use crate::route::AccountId;
 
 pub use super::client::{HttpClient, HttpOptions};
 
@@ -22,11 +25,37 @@ pub struct RequestSpec {
     pub url: url::Url,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The most this attempt may take (the rest of the request's total budget).
     pub timeout: Duration,
+    /// Resolving and connecting (DNS, TCP, TLS).
+    pub connect_timeout: Duration,
+    /// From the connection (or the start, on a pooled one) to the whole answer.
+    pub read_timeout: Duration,
     /// Whether the URL is the operator's (not checked) or a web app's (checked against the
     /// outbound URL policy, and so is every redirect).
     pub trust: Trust,
+    /// Whose secret signs it (none: unsigned).
+    pub account: Option<AccountId>,
 }
+
+impl RequestSpec {
+    /// The same request as attempt `attempt` (1 for the first) within its limits; the
+    /// `X-Pivot-Attempt` header says which (the signature is added by the client).
+    pub fn for_attempt(&self, attempt: &Attempt) -> RequestSpec {
+        let mut spec = self.clone();
+        spec.timeout = attempt.limit;
+        spec.connect_timeout = attempt.connect;
+        spec.read_timeout = attempt.read;
+        spec.headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case(ATTEMPT_HEADER));
+        spec.headers
+            .push((ATTEMPT_HEADER.into(), attempt.number.to_string()));
+        spec
+    }
+}
+
+/// The header that numbers the attempts of one request (1, 2, ...).
+pub const ATTEMPT_HEADER: &str = "X-Pivot-Attempt";
 
 /// What came back: status, headers (names lower-case), the whole body, and the URL that
 /// answered (the request's, or the last redirect's).
@@ -56,6 +85,8 @@ pub enum FetchError {
     Dns { url: String, message: String },
     #[error("TLS failure talking to {url}: {message}")]
     Tls { url: String, message: String },
+    #[error("no connection to {url} within {ms} ms")]
+    ConnectTimeout { url: String, ms: u128 },
     #[error("no complete answer from {url} within {ms} ms")]
     Timeout { url: String, ms: u128 },
     #[error("{url} answered HTTP {status}")]
@@ -76,23 +107,29 @@ pub enum FetchError {
     /// The outbound URL policy refused the destination; nothing was sent to it.
     #[error("refused to connect to {url}: {refusal}")]
     Forbidden { url: String, refusal: Refusal },
+    /// The host failed too often lately: the request was not sent (see `breaker`).
+    #[error("skipped: circuit open for {host} (retried after {retry_in_ms} ms)")]
+    CircuitOpen { host: String, retry_in_ms: u128 },
     #[error("request to {url} failed: {message}")]
     Other { url: String, message: String },
 }
 
 impl FetchError {
-    /// A short stable name for logs, metrics, the debug log and `pivot_failure`.
+    /// A short stable name for logs, metrics, the debug log and `pivot_failure` (the
+    /// catalogue is `super::codes`).
     pub fn kind(&self) -> &'static str {
         match self {
             FetchError::Connect { .. } => "connect",
             FetchError::Dns { .. } => "dns",
             FetchError::Tls { .. } => "tls",
+            FetchError::ConnectTimeout { .. } => "connect_timeout",
             FetchError::Timeout { .. } => "timeout",
             FetchError::Status { .. } => "http_status",
             FetchError::EmptyBody { .. } => "empty_body",
             FetchError::TooLarge { .. } => "too_large",
             FetchError::Redirects { .. } => "redirects",
             FetchError::Forbidden { .. } => "forbidden_destination",
+            FetchError::CircuitOpen { .. } => "circuit_open",
             FetchError::Other { .. } => "request",
         }
     }
@@ -108,15 +145,20 @@ impl FetchError {
     }
 }
 
-/// Builds the request for a pivot node: GET appends the parameters to the URL's own query,
-/// POST sends them as a form or JSON body.
-pub fn build_request(node: &PivotRequest, params: &[(String, ParamValue)]) -> RequestSpec {
+/// Builds the request of a pivot node to `to` (its `voice_url` or its `fallback_url`): GET
+/// appends the parameters to the URL's own query, POST sends them as a form or JSON body.
+/// The limits are those of a first attempt; see [`RequestSpec::for_attempt`].
+pub fn build_request(
+    node: &PivotRequest,
+    to: &HttpUrl,
+    params: &[(String, ParamValue)],
+) -> RequestSpec {
     let mut headers: Vec<(String, String)> = node
         .custom_headers
         .iter()
         .map(|h| (h.name().to_string(), h.value().to_string()))
         .collect();
-    let mut own = node.voice_url.as_url().clone();
+    let mut own = to.as_url().clone();
     own.set_fragment(None);
     let (url, body) = match node.method {
         HttpMethod::Get => (append_query(&own, params), String::new()),
@@ -129,13 +171,17 @@ pub fn build_request(node: &PivotRequest, params: &[(String, ParamValue)]) -> Re
             (own, body)
         }
     };
+    let timing = node.timing(to);
     RequestSpec {
         method: node.method,
         url,
         headers,
         body,
-        timeout: node.timeout,
-        trust: node.voice_url.trust(),
+        timeout: timing.total,
+        connect_timeout: timing.connect,
+        read_timeout: timing.read,
+        trust: to.trust(),
+        account: None,
     }
 }
 
@@ -153,13 +199,24 @@ pub(super) fn lower_headers(map: &HeaderMap) -> Vec<(String, String)> {
 /// Sorts a reqwest error by walking its source chain (reqwest has no DNS or TLS predicate);
 /// a [`Refusal`] of the policy's resolver anywhere in the chain is `forbidden_destination`.
 pub(super) fn classify(url: &str, e: &reqwest::Error) -> FetchError {
-    let mut chain = e.to_string();
+    // reqwest's own message repeats the URL with its query (the caller's number and
+    // digits); the causes below it say what failed.
     let mut source = std::error::Error::source(e);
+    let mut chain = match source {
+        Some(_) => String::from("request failed"),
+        None => e.to_string(),
+    };
     while let Some(s) = source {
         if let Some(refusal) = s.downcast_ref::<Refusal>() {
             return FetchError::Forbidden {
                 url: url.to_string(),
                 refusal: refusal.clone(),
+            };
+        }
+        if let Some(t) = s.downcast_ref::<ConnectTimedOut>() {
+            return FetchError::ConnectTimeout {
+                url: url.to_string(),
+                ms: t.0.as_millis(),
             };
         }
         chain.push_str(": ");

@@ -10,4 +10,6 @@ mod debug_log;
 mod esl_captures;
 mod outbound;
 mod server;
+mod signing;
 mod twiml;
+mod webhooks;

@@ -24,6 +24,16 @@ pub async fn login(pivot: &Pivot) -> String {
 
 /// The call's records once there are at least `n`; panics after about ten seconds.
 pub async fn records(pivot: &Pivot, token: &str, call_id: &str, n: usize) -> Vec<Value> {
+    records_until(pivot, token, call_id, |recs| recs.len() >= n).await
+}
+
+/// The call's records once `done` says they are all there; panics after about ten seconds.
+pub async fn records_until(
+    pivot: &Pivot,
+    token: &str,
+    call_id: &str,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
     let encoded: String = url::form_urlencoded::byte_serialize(call_id.as_bytes()).collect();
     let url = pivot.api_url(&format!("/v2/accounts/{ACCOUNT}/pivot/debug/{encoded}"));
     let client = reqwest::Client::new();
@@ -38,11 +48,11 @@ pub async fn records(pivot: &Pivot, token: &str, call_id: &str, n: usize) -> Vec
         if resp.status() == 200 {
             let v: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
             last = v["data"].as_array().cloned().unwrap_or_default();
-            if last.len() >= n {
+            if done(&last) {
                 return last;
             }
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("call {call_id} never had {n} debug records: {last:#?}");
+    panic!("call {call_id}: the debug records never were complete: {last:#?}");
 }

@@ -13,6 +13,7 @@ mod fs_commands;
 mod fs_hangup;
 mod fs_session;
 pub mod fs_wire;
+pub mod scenario;
 pub mod transcript;
 pub mod web;
 
