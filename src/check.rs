@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use crate::callflow::FlowLimits;
+use crate::callflow::{FlowLimits, UrlOverrides};
 use crate::pivot::{detect_format, piston, Format};
 
 /// Largest document read.
@@ -48,20 +48,7 @@ const MODULE_FIELDS: &[(&str, &[&str])] = &[
             "collection_name",
         ],
     ),
-    (
-        "pivot",
-        &[
-            "voice_url",
-            "req_format",
-            "method",
-            "req_body_format",
-            "req_timeout",
-            "req_timeout_ms",
-            "debug",
-            "cdr_url",
-            "custom_request_headers",
-        ],
-    ),
+    ("pivot", piston::PIVOT_FIELDS),
     ("hangup", &["cause"]),
     ("answer", &[]),
     ("sleep", &["duration", "unit"]),
@@ -259,11 +246,53 @@ impl Walk {
         if let (Some((module, fields)), Some(Value::Object(data))) = (fields, obj.get("data")) {
             let what = format!("{module} field");
             self.unknown_keys(data, &join(path, "data"), fields, &what);
+            if *module == "pivot" {
+                self.pivot_urls(data, &join(path, "data"));
+            }
         }
         if let Some(Value::Object(children)) = obj.get("children") {
             let here = join(path, "children");
             for (key, child) in children {
                 self.node(child, &join(&here, &key_segment(key)), depth + 1);
+            }
+        }
+    }
+
+    /// What the server accepts but probably does not mean: a fallback that is the primary
+    /// itself, and fragment keys pivot does not read (`#cc=` for `#ct=`).
+    fn pivot_urls(&mut self, data: &Map<String, Value>, path: &str) {
+        let url = |key| {
+            data.get(key)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        };
+        if let (Some(primary), Some(fallback)) = (url("voice_url"), url("fallback_url")) {
+            if primary == fallback {
+                self.warnings.push(Problem {
+                    severity: Severity::Warning,
+                    location: join(path, "fallback_url"),
+                    message: "fallback_url is voice_url: a failed request is only asked again"
+                        .into(),
+                    hint: None,
+                });
+            }
+        }
+        for key in ["voice_url", "fallback_url"] {
+            let Some((_, fragment)) = url(key).and_then(|u| u.split_once('#')) else {
+                continue;
+            };
+            let keys = fragment
+                .split('&')
+                .filter_map(|p| p.split_once('='))
+                .map(|(k, _)| k);
+            for k in keys.filter(|k| !UrlOverrides::KEYS.contains(k)) {
+                self.warnings.push(Problem {
+                    severity: Severity::Warning,
+                    location: join(path, key),
+                    message: format!("unknown fragment override {}, ignored", quoted(k)),
+                    hint: crate::hint::did_you_mean(k, &UrlOverrides::KEYS, 1)
+                        .map(|k| format!("did you mean \"#{k}=\"?")),
+                });
             }
         }
     }

@@ -7,6 +7,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::pivot::breaker::BreakerConfig;
+use crate::pivot::policy::Rule;
+use crate::pivot::sign::Signer;
+
+mod web;
 use crate::route::AccountId;
 
 /// Why a configuration could not be used. Every variant names the file.
@@ -39,6 +44,8 @@ pub struct Config {
     pub media: MediaConfig,
     pub twiml: TwimlConfig,
     pub accounts: Vec<AccountConfig>,
+    /// `[signing]`: each account's secrets for `X-Pivot-Signature`.
+    pub signing: Signer,
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +85,11 @@ pub struct HttpConfig {
     pub max_flow_nodes: usize,
     pub max_flow_depth: usize,
     pub user_agent: String,
+    /// `allow` and `deny`: the operator's rules on top of the outbound URL policy's
+    /// built-in refused ranges (for URLs web apps named).
+    pub outbound: crate::pivot::policy::OutboundPolicy,
+    /// `[http.breaker]`: the circuit breaker per web app host.
+    pub breaker: BreakerConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -164,6 +176,8 @@ impl Default for Config {
                 max_flow_nodes: 1000,
                 max_flow_depth: 64,
                 user_agent: format!("pivot/{}", env!("CARGO_PKG_VERSION")),
+                outbound: Default::default(),
+                breaker: BreakerConfig::default(),
             },
             media: MediaConfig {
                 tts_engine: "flite".into(),
@@ -174,6 +188,7 @@ impl Default for Config {
             },
             twiml: TwimlConfig::default(),
             accounts: Vec::new(),
+            signing: Signer::default(),
         }
     }
 }
@@ -192,6 +207,7 @@ struct RawConfig {
     twiml: Option<RawTwiml>,
     #[serde(default)]
     accounts: Vec<RawAccount>,
+    signing: Option<web::RawSigning>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -229,6 +245,9 @@ struct RawHttp {
     max_flow_nodes: Option<usize>,
     max_flow_depth: Option<usize>,
     user_agent: Option<String>,
+    allow: Option<Vec<String>>,
+    deny: Option<Vec<String>>,
+    breaker: Option<web::RawBreaker>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -327,6 +346,11 @@ impl Config {
             set(&mut c.http.max_flow_depth, h.max_flow_depth);
             set(&mut c.http.user_agent, h.user_agent);
             c.http.max_body_bytes = v.positive("http.max_body_bytes", c.http.max_body_bytes)?;
+            c.http.outbound.allow = v.rules("http.allow", h.allow.unwrap_or_default())?;
+            c.http.outbound.deny = v.rules("http.deny", h.deny.unwrap_or_default())?;
+            if let Some(b) = h.breaker {
+                v.breaker(&mut c.http.breaker, b)?;
+            }
         }
         if let Some(m) = raw.media {
             set(&mut c.media.tts_engine, m.tts_engine);
@@ -342,6 +366,9 @@ impl Config {
         }
         if let Some(t) = raw.twiml {
             v.twiml(&mut c.twiml, t)?;
+        }
+        if let Some(s) = raw.signing {
+            c.signing = v.signing(s)?;
         }
         for (i, a) in raw.accounts.into_iter().enumerate() {
             let key = format!("accounts[{i}]");
@@ -391,6 +418,15 @@ impl Validator<'_> {
             .map_err(|_| self.err(key, &format!("`{s}` is not an account id (32 hex digits)")))
     }
 
+    /// `[http] allow`/`deny` entries: addresses, ranges, host names, `*.domain`.
+    fn rules(&self, key: &str, items: Vec<String>) -> Result<Vec<Rule>, ConfigError> {
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Rule::parse(s).map_err(|e| self.err(&format!("{key}[{i}]"), &e)))
+            .collect()
+    }
+
     fn positive(&self, key: &str, n: usize) -> Result<usize, ConfigError> {
         if n == 0 {
             return Err(self.err(key, "must be greater than 0"));
@@ -418,7 +454,8 @@ impl Validator<'_> {
         if let Some(u) = t.recording_url {
             let url = crate::callflow::HttpUrl::new(&u)
                 .map_err(|e| self.err("twiml.recording_url", &e.to_string()))?;
-            c.recording_url = Some(url);
+            // The operator's own upload base: not checked by the outbound URL policy.
+            c.recording_url = Some(url.operator());
         }
         if let Some(voices) = t.voices {
             for (name, voice) in &voices {
@@ -557,6 +594,30 @@ mod tests {
                 .to_string();
             assert!(e.contains(key), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn outbound_rules_are_read_and_bad_ones_named() {
+        let c = parse(
+            "[http]\nallow = [\"10.1.2.0/24\", \"webapp.internal\"]\ndeny = [\"*.evil.test\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.http.outbound.allow.len(), 2);
+        assert_eq!(c.http.outbound.deny, [Rule::Suffix(".evil.test".into())]);
+        assert!(Config::default().http.outbound.allow.is_empty());
+        let e = parse("[http]\nallow = [\"10.0.0.0/8\", \"not a host\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("http.allow[1]") && e.contains("not a host"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn recording_url_is_the_operators() {
+        let c = parse("[twiml]\nrecording_url = \"http://127.0.0.1:5000/rec\"\n").unwrap();
+        assert!(c.twiml.recording_url.unwrap().is_trusted());
     }
 
     #[test]

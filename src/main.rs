@@ -173,6 +173,9 @@ struct SimulateArgs {
     /// Applications finish at once instead of after a plausible small duration.
     #[arg(long)]
     fast: bool,
+    /// Sign every request with this secret (X-Pivot-Signature), to try your verification.
+    #[arg(long)]
+    signing_secret: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -316,6 +319,7 @@ async fn simulate(args: SimulateArgs) -> ExitCode {
             digits: sim::parse_digits(&args.digits)?,
             hangup_after: Some(args.hangup_after),
             fast: args.fast,
+            signing_secret: args.signing_secret,
         };
         sim::simulate(opts).await
     };

@@ -91,6 +91,7 @@ pub fn render(engine: &Engine) -> String {
         &outcomes,
     );
     histogram(o, engine);
+    web_requests(o, engine);
     if let Some(sink) = &engine.debug {
         let written = sink.written();
         let dropped = sink.dropped();
@@ -110,6 +111,58 @@ pub fn render(engine: &Engine) -> String {
         );
     }
     out
+}
+
+/// Retries, fallbacks and the circuit breakers (`crate::pivot`).
+fn web_requests(o: &mut String, engine: &Engine) {
+    let http = &engine.http;
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    metric(
+        o,
+        "pivot_request_retries_total",
+        "counter",
+        "Attempts made after a first one failed.",
+        load(&http.stats.retries),
+    );
+    metric(
+        o,
+        "pivot_fallback_requests_total",
+        "counter",
+        "Requests asked of a fallback_url.",
+        load(&http.stats.fallbacks),
+    );
+    let b = http.breaker_stats();
+    metric(
+        o,
+        "pivot_requests_skipped_total",
+        "counter",
+        "Requests skipped because their host's circuit was open.",
+        b.skipped,
+    );
+    metric(
+        o,
+        "pivot_circuits_opened_total",
+        "counter",
+        "Times a web app host's circuit opened.",
+        b.opened,
+    );
+    let open = b.open_hosts.len() as u64;
+    metric(
+        o,
+        "pivot_circuits_open",
+        "gauge",
+        "Web app hosts whose circuit is open or waiting for its trial.",
+        open,
+    );
+    let name = "pivot_circuit_open";
+    let _ = writeln!(
+        o,
+        "# HELP {name} 1 for each web app host whose circuit is open (at most 100).\n# TYPE {name} gauge"
+    );
+    for host in b.open_hosts.iter().take(100) {
+        let h = host.replace('\\', "\\\\").replace('"', "\\\"");
+        let _ = writeln!(o, "{name}{{host=\"{h}\"}} 1");
+    }
 }
 
 fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {

@@ -1,6 +1,8 @@
 //! Which flow and account a call gets: channel variables first, then callflow documents (a
 //! directory of JSON files) by exact number, then by pattern. Owns the documents' shape and
 //! the account id type; flows are read by `crate::pivot::piston`, and nothing here runs them.
+//! Both sources are the operator's, so every URL of a routed flow is marked trusted
+//! ([`crate::callflow::Trust::Operator`]).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -123,12 +125,17 @@ const MAX_PATTERN_LEN: usize = 1024;
 
 /// The channel variables a dialplan-only flow is built from, and the `pivot` data field each
 /// one stands for.
-const PIVOT_VARS: [(&str, &str); 6] = [
+const PIVOT_VARS: [(&str, &str); 11] = [
     ("pivot_voice_url", "voice_url"),
     ("pivot_req_format", "req_format"),
     ("pivot_method", "method"),
     ("pivot_req_body_format", "req_body_format"),
     ("pivot_req_timeout", "req_timeout"),
+    ("pivot_req_timeout_ms", "req_timeout_ms"),
+    ("pivot_connect_timeout_ms", "connect_timeout_ms"),
+    ("pivot_read_timeout_ms", "read_timeout_ms"),
+    ("pivot_retries", "retries"),
+    ("pivot_fallback_url", "fallback_url"),
     ("pivot_debug", "debug"),
 ];
 
@@ -237,7 +244,7 @@ fn flow_from_vars(var: &dyn Fn(&str) -> Option<String>) -> Result<Node, RouteErr
         }
     }
     let node = serde_json::json!({"module": "pivot", "data": data});
-    piston::node_from_value(&node, &FlowLimits::default()).map_err(|e| {
+    let mut flow = piston::node_from_value(&node, &FlowLimits::default()).map_err(|e| {
         let field = e.path.strip_prefix("data.").unwrap_or(&e.path);
         let name = PIVOT_VARS
             .iter()
@@ -247,7 +254,10 @@ fn flow_from_vars(var: &dyn Fn(&str) -> Option<String>) -> Result<Node, RouteErr
             name: name.to_owned(),
             message: e.message,
         }
-    })
+    })?;
+    // The dialplan is the operator's: its URLs are not checked by the outbound URL policy.
+    flow.trust_all();
+    Ok(flow)
 }
 
 fn doc_error(file: &Path, message: impl Into<String>) -> RouteError {
@@ -277,7 +287,9 @@ fn load_doc(file: &Path, limits: &FlowLimits) -> Result<CallflowDoc, RouteError>
         Some(v) if !v.is_null() => piston::node_at(v, limits, "flow"),
         _ => return Err(doc_error(file, "flow: required")),
     };
-    let flow = flow.map_err(|e| doc_error(file, e.to_string()))?;
+    let mut flow = flow.map_err(|e| doc_error(file, e.to_string()))?;
+    // The operator wrote the document: its URLs are not checked by the outbound URL policy.
+    flow.trust_all();
     Ok(CallflowDoc {
         name: doc_name(obj, file)?,
         account_id: doc_account(obj, file)?,

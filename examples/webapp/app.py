@@ -11,8 +11,14 @@ It plays the part of the customer's web server in pivot-contract.md:
 
 Every request is logged to stdout: method, path, query and the form (or JSON) body.
 
-What it deliberately is not: a production server. No authentication, no TLS; the upload
-name is checked and the body size is capped, nothing more.
+Signed requests: with PIVOT_SIGNING_SECRETS set, /voice and /twiml answer 403 unless the
+X-Pivot-Signature header verifies with one of the secrets (HMAC-SHA256 of
+"t.METHOD.URL.BODY", see pivot's docs/webhooks.md) and its timestamp is within
+SIGNATURE_MAX_AGE seconds of now (an old request replayed is refused). Uploads are checked
+when they carry a signature; FreeSWITCH's http_put cannot sign, so unsigned ones pass.
+
+What it deliberately is not: a production server. No TLS; the upload name is checked and
+the body size is capped, nothing more.
 
 Settings (environment, or the command line flags of the same meaning):
   PORT              listening port (5000)
@@ -21,15 +27,23 @@ Settings (environment, or the command line flags of the same meaning):
                     fetched by FreeSWITCH (http_put), so it must resolve from there
   RECORDINGS_DIR    where uploads are stored (./recordings)
   MAX_UPLOAD_BYTES  largest accepted recording (64 MiB)
+  PIVOT_SIGNING_SECRETS  comma-separated secrets (the account's current one, and the one
+                    being retired during a rotation); unset: requests are not verified
+  SIGNATURE_MAX_AGE seconds a signature's timestamp may be from now (300)
+  PUBLIC_SCHEME     the scheme pivot used to reach this app (http; https behind a proxy
+                    that terminates TLS), part of the signed URL
 """
 
 import argparse
+import hashlib
+import hmac
 import json
 import logging
 import os
 import re
 import sys
 import tempfile
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -46,6 +60,54 @@ TWIML = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
     "<Response><Say>Hello from the pivot lab. This answer is TwiML.</Say></Response>\n"
 )
+
+
+SIGNATURE_HEADER = "X-Pivot-Signature"
+DEFAULT_SIGNATURE_MAX_AGE = 300
+
+
+class SignatureCheck:
+    """Verifies an X-Pivot-Signature header, `t=<unix seconds>,v1=<hex>[,v1=<hex>]`: each
+    v1 is the HMAC-SHA256 of `t.METHOD.URL.BODY` with one of pivot's secrets for the
+    account. Feed the body with update() (it may come in pieces), then ask problem()."""
+
+    def __init__(self, header, secrets, method, url, max_age, now=None):
+        fields = [part.split("=", 1) for part in (header or "").split(",") if "=" in part]
+        stamps = [v.strip() for k, v in fields if k.strip() == "t"]
+        self.sigs = [v.strip() for k, v in fields if k.strip() == "v1"]
+        self.macs = []
+        self.early = None
+        if len(stamps) != 1 or not stamps[0].isdigit() or not self.sigs:
+            self.early = "malformed or missing signature"
+            return
+        t = int(stamps[0])
+        now = time.time() if now is None else now
+        if abs(now - t) > max_age:
+            self.early = "stale signature (t=%d is more than %d s from now)" % (t, max_age)
+            return
+        prefix = ("%d.%s.%s." % (t, method.upper(), url)).encode("utf-8")
+        self.macs = [hmac.new(s.encode("utf-8"), prefix, hashlib.sha256) for s in secrets]
+
+    def update(self, chunk):
+        for mac in self.macs:
+            mac.update(chunk)
+
+    def problem(self):
+        """None when the signature is valid, else why not."""
+        if self.early:
+            return self.early
+        for mac in self.macs:
+            expected = mac.hexdigest()
+            if any(hmac.compare_digest(expected, sig) for sig in self.sigs):
+                return None
+        return "signature does not match"
+
+
+def verify_signature(header, secrets, method, url, body, max_age, now=None):
+    """None when the X-Pivot-Signature `header` is valid for the request, else why not."""
+    check = SignatureCheck(header, secrets, method, url, max_age, now)
+    check.update(body)
+    return check.problem()
 
 
 class BodyError(Exception):
@@ -150,12 +212,41 @@ class Handler(BaseHTTPRequestHandler):
     # -- the routes -----------------------------------------------------------------
 
     def _voice(self, query):
-        self._log_request(query, self._small_body())
-        self._send_json(HTTPStatus.OK, voicemail_flow(self.server.recordings_url))
+        if self._verified(query, self._small_raw_body()):
+            self._send_json(HTTPStatus.OK, voicemail_flow(self.server.recordings_url))
 
     def _twiml(self, query):
-        self._log_request(query, self._small_body())
-        self._send(HTTPStatus.OK, "text/xml; charset=utf-8", TWIML.encode("utf-8"))
+        if self._verified(query, self._small_raw_body()):
+            self._send(HTTPStatus.OK, "text/xml; charset=utf-8", TWIML.encode("utf-8"))
+
+    def _verified(self, query, body):
+        """Logs the request; True when its signature verifies (or no secret is set). Else
+        answers 403 and returns False."""
+        self._log_request(query, describe_body(self.headers.get("Content-Type"), body))
+        check = self._signature_check()
+        if check is None:
+            return True
+        check.update(body)
+        return self._accept_signature(check)
+
+    def _signature_check(self, required=True):
+        """A SignatureCheck for this request, or None when none is to be made."""
+        secrets = self.server.signing_secrets
+        header = self.headers.get(SIGNATURE_HEADER)
+        if not secrets or (header is None and not required):
+            return None
+        url = "%s://%s%s" % (self.server.public_scheme, self.headers.get("Host", ""), self.path)
+        return SignatureCheck(
+            header, secrets, self.command, url, self.server.signature_max_age
+        )
+
+    def _accept_signature(self, check):
+        why = check.problem()
+        if why is None:
+            return True
+        LOG.warning("%s %s refused: %s", self.command, urlsplit(self.path).path, why)
+        self._send_json(HTTPStatus.FORBIDDEN, {"error": why})
+        return False
 
     def _list(self, query):
         self._log_request(query, "(no body)")
@@ -167,29 +258,46 @@ class Handler(BaseHTTPRequestHandler):
         if not RECORDING_NAME.match(name):
             raise BodyError(HTTPStatus.BAD_REQUEST, "bad recording name")
         target = os.path.join(self.server.recordings_dir, name)
-        size = self._save_body(target)
+        # FreeSWITCH's http_put cannot sign: only an upload that carries a signature is
+        # checked (pivot signs the uploads it makes itself).
+        check = self._signature_check(required=False)
+        size = self._save_body(target, check)
+        if size is None:
+            return
         LOG.info("stored recording %s (%d bytes)", target, size)
         self._send_json(HTTPStatus.CREATED, {"stored": name, "bytes": size})
 
     # -- request bodies -------------------------------------------------------------
 
-    def _small_body(self):
+    def _small_raw_body(self):
         """The whole body of a form or JSON request, at most MAX_FORM_BYTES."""
         chunks = []
         self._read_body(chunks.append, MAX_FORM_BYTES)
-        return describe_body(self.headers.get("Content-Type"), b"".join(chunks))
+        return b"".join(chunks)
 
-    def _save_body(self, target):
-        """Stream the body into target (atomically replaced); return its size."""
+    def _save_body(self, target, check=None):
+        """Stream the body into target (atomically replaced); return its size. With a
+        signature check that fails, nothing is stored, 403 is answered and None returned."""
         fd, partial = tempfile.mkstemp(prefix=".upload-", dir=self.server.recordings_dir)
         try:
             with os.fdopen(fd, "wb") as out:
-                size = self._read_body(out.write, self.server.max_upload_bytes)
+
+                def sink(data):
+                    out.write(data)
+                    if check is not None:
+                        check.update(data)
+
+                size = self._read_body(sink, self.server.max_upload_bytes)
+            if check is not None and check.problem() is not None:
+                os.unlink(partial)  # before the answer, so nothing is left once it is seen
+                self._accept_signature(check)
+                return None
             os.chmod(partial, 0o644)  # mkstemp's 0600 would hide it from other readers
             os.replace(partial, target)
             return size
         except BaseException:
-            os.unlink(partial)
+            if os.path.exists(partial):
+                os.unlink(partial)
             raise
 
     def _read_body(self, sink, limit):
@@ -284,14 +392,27 @@ class Handler(BaseHTTPRequestHandler):
         LOG.debug("%s - %s", self.address_string(), format % args)
 
 
-def make_server(bind, port, recordings_url, recordings_dir, max_upload_bytes):
-    """A ready, not yet serving, server; port 0 picks a free port."""
+def make_server(
+    bind,
+    port,
+    recordings_url,
+    recordings_dir,
+    max_upload_bytes,
+    signing_secrets=(),
+    signature_max_age=DEFAULT_SIGNATURE_MAX_AGE,
+    public_scheme="http",
+):
+    """A ready, not yet serving, server; port 0 picks a free port. With signing_secrets,
+    requests must be signed by pivot with one of them."""
     os.makedirs(recordings_dir, exist_ok=True)
     server = ThreadingHTTPServer((bind, port), Handler)
     server.daemon_threads = True
     server.recordings_url = recordings_url
     server.recordings_dir = recordings_dir
     server.max_upload_bytes = max_upload_bytes
+    server.signing_secrets = [s for s in signing_secrets if s]
+    server.signature_max_age = signature_max_age
+    server.public_scheme = public_scheme
     return server
 
 
@@ -307,6 +428,17 @@ def parse_args(argv):
     parser.add_argument(
         "--max-upload-bytes", type=int, default=int(env.get("MAX_UPLOAD_BYTES", str(64 << 20)))
     )
+    parser.add_argument(
+        "--signing-secrets",
+        default=env.get("PIVOT_SIGNING_SECRETS", ""),
+        help="comma-separated; empty: requests are not verified",
+    )
+    parser.add_argument(
+        "--signature-max-age",
+        type=int,
+        default=int(env.get("SIGNATURE_MAX_AGE", str(DEFAULT_SIGNATURE_MAX_AGE))),
+    )
+    parser.add_argument("--public-scheme", default=env.get("PUBLIC_SCHEME", "http"))
     return parser.parse_args(argv)
 
 
@@ -315,9 +447,19 @@ def main(argv=None):
     logging.basicConfig(
         level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(levelname)s %(message)s"
     )
+    secrets = [s.strip() for s in args.signing_secrets.split(",") if s.strip()]
     server = make_server(
-        args.bind, args.port, args.recordings_url, args.recordings_dir, args.max_upload_bytes
+        args.bind,
+        args.port,
+        args.recordings_url,
+        args.recordings_dir,
+        args.max_upload_bytes,
+        signing_secrets=secrets,
+        signature_max_age=args.signature_max_age,
+        public_scheme=args.public_scheme,
     )
+    if not secrets:
+        LOG.warning("PIVOT_SIGNING_SECRETS is not set: requests are not verified")
     LOG.info(
         "listening on %s:%d, recordings go to %s (flow uploads to %s)",
         args.bind,

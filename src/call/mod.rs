@@ -147,11 +147,7 @@ impl Engine {
         router: Router,
         debug: Option<DebugSink>,
     ) -> Result<Self, reqwest::Error> {
-        let http = HttpClient::new(
-            &config.http.user_agent,
-            config.http.max_redirects,
-            config.http.max_body_bytes,
-        )?;
+        let http = HttpClient::from_config(&config)?;
         let flow_limits = FlowLimits {
             max_nodes: config.http.max_flow_nodes,
             max_depth: config.http.max_flow_depth,

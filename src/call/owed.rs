@@ -151,6 +151,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             self.send_file(&up, verb).await
         } else if self.session.state().is_gone() {
             UploadResult::Failed("not uploaded: the event socket closed first".into())
+        } else if let Err(e) = self.engine.http.check_destination(&up.url).await {
+            // FreeSWITCH makes this request: pivot checks where it goes before it asks.
+            UploadResult::Failed(format!("not uploaded: {e}"))
         } else {
             let cmd = Command::Api(format!("http_put {} {}", fs_url(&up.url), up.file));
             match self.session.command_within(cmd, UPLOAD_TIMEOUT).await {
@@ -185,7 +188,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         } else {
             "audio/mpeg"
         };
-        let url = up.url.as_url().clone();
         let method = match verb {
             UploadVerb::Put => reqwest::Method::PUT,
             UploadVerb::Post => reqwest::Method::POST,
@@ -193,7 +195,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         let sent = self
             .engine
             .http
-            .send_simple(method, url, ct, body, POST_TIMEOUT)
+            .send_simple(method, &up.url, &self.account, ct, body, POST_TIMEOUT)
             .await;
         match sent {
             Ok(s) if (200..300).contains(&s) => UploadResult::Uploaded(format!("+OK {s}")),
@@ -220,7 +222,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             .http
             .send_simple(
                 reqwest::Method::POST,
-                url.as_url().clone(),
+                url,
+                &self.account,
                 "application/x-www-form-urlencoded",
                 body,
                 CDR_TIMEOUT,
@@ -239,7 +242,7 @@ pub(super) fn upload_url(base: &HttpUrl, name: &str) -> HttpUrl {
     if let Ok(mut segments) = url.path_segments_mut() {
         segments.pop_if_empty().push(name);
     }
-    HttpUrl::from_url(url).unwrap_or_else(|_| base.clone())
+    base.derive(url).unwrap_or_else(|_| base.clone())
 }
 
 /// A URL as FreeSWITCH gets it: `$`, `{` and `}` percent-encoded (the same URL to any HTTP

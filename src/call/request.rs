@@ -1,21 +1,42 @@
 //! The requests a call makes to web apps: a `pivot` node's, and the ones a TwiML document
 //! asks for. Each is counted against `http.max_requests_per_call`, built with the parameters
-//! of its format, logged (debug log when asked), sent while the socket is still read (a
-//! hangup stops the wait), and its answer translated; every failure takes the failback.
+//! of its format, signed, logged (debug log when asked, each attempt with its number), sent
+//! while the socket is still read (a hangup stops the wait), retried inside its time budget
+//! when that is safe, and its answer translated. When it fails, the node's `fallback_url`
+//! is asked (with `ErrorCode` and `ErrorUrl`), and when that fails too, the failback runs.
 
 use std::sync::atomic::Ordering;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
 
-use crate::callflow::{PivotRequest, ReqFormat};
-use crate::pivot::fetch::{build_request, RequestSpec, Response};
-use crate::pivot::params::{piston_params, twiml_params, TwimlExtra};
+use crate::callflow::{HttpUrl, Node, PivotRequest, ReqFormat};
+use crate::pivot::codes::error_code;
+use crate::pivot::fetch::{build_request, shown, FetchError, RequestSpec, Response};
+use crate::pivot::params::{piston_params, twiml_params, ParamValue, TwimlExtra};
+use crate::pivot::retry::Attempts;
 use crate::pivot::translate;
 use crate::store::{DebugRecord, Entry};
 
 use super::runner::{CallRun, Step};
 use super::session::SessionError;
+
+type Params = Vec<(String, ParamValue)>;
+
+/// Why a request gave no flow: a failure kind of `crate::pivot::codes` and its message.
+struct Failure {
+    kind: String,
+    message: String,
+}
+
+/// How asking one URL ended.
+enum Asked {
+    Flow(Box<Node>),
+    Failed(Failure),
+    /// The call ended first.
+    HungUp,
+}
 
 impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     /// A `pivot` node: a request with the digits collected so far.
@@ -27,71 +48,98 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         self.request(req, extra).await
     }
 
-    /// One request to a web app and the flow it answers (or the failback). `extra` is what a
-    /// TwiML request adds (digits, recording, dial status).
+    /// One request to a web app and the flow it answers: `voice_url`, then `fallback_url`,
+    /// then the failback. `extra` is what a TwiML request adds (digits, recording, dial
+    /// status).
     pub(super) async fn request(
         &mut self,
         req: PivotRequest,
         extra: TwimlExtra,
     ) -> Result<Step, SessionError> {
-        let engine = self.engine;
         // What the flow queued before runs first (a request follows its prompts, as in
         // Kazoo); its answer then starts right after them.
         self.session.wait_idle().await?;
         if self.session.is_over() {
             return Ok(Step::Over);
         }
-        if self.summary.requests >= engine.config.http.max_requests_per_call {
-            let msg = format!(
-                "this call already made {} requests (http.max_requests_per_call)",
-                self.summary.requests
-            );
+        if let Some(msg) = self.over_limit() {
             return self.failback(&req, "request_limit", &msg).await;
         }
-        let Some(spec) = self.prepare(&req, &extra) else {
+        let Some(params) = self.params(&req, &extra) else {
             return Ok(Step::Over);
         };
-        let started = std::time::Instant::now();
-        let fetched = self.session.listen_while(engine.http.fetch(&spec)).await?;
-        engine.stats.request_latency.observe(started.elapsed());
-        let Some(result) = fetched else {
-            if req.debug {
-                self.debug(Entry::Error {
-                    kind: "hangup".into(),
-                    message: "the call ended before the web app answered".into(),
-                });
-            }
-            return Ok(Step::Over);
+        let primary = match self.ask(&req, &req.voice_url, &params).await? {
+            Asked::Flow(flow) => return Ok(Step::Flow(flow)),
+            Asked::HungUp => return Ok(Step::Over),
+            Asked::Failed(f) => f,
         };
-        let resp = match result {
-            Ok(resp) => resp,
-            Err(e) => {
-                if let (true, Some(resp)) = (req.debug, e.response()) {
-                    self.debug_response(resp);
-                }
-                return self.failback(&req, e.kind(), &e.to_string()).await;
-            }
-        };
-        self.note_response(&req, &resp);
-        match translate(&resp, &req.voice_url, &engine.flow_limits) {
-            Ok(flow) => {
-                // A TwiML document's own requests are made like the one that fetched it.
-                self.twiml.base = Some(req);
-                Ok(Step::Flow(Box::new(flow)))
-            }
-            Err(e) => self.failback(&req, e.kind(), &e.to_string()).await,
+        match req.fallback_url.clone() {
+            Some(fallback) => self.fallback(&req, &fallback, params, primary).await,
+            None => self.failback(&req, &primary.kind, &primary.message).await,
         }
     }
 
-    /// Counts the request, builds it with the parameters of its format, logs it; None when
-    /// the call's facts are unknown (the call was never routed).
-    pub(super) fn prepare(
+    /// The primary failed: asks `fallback` with the same parameters and why; the failback
+    /// runs only when that fails too (`pivot_failure` names both).
+    async fn fallback(
         &mut self,
         req: &PivotRequest,
-        extra: &TwimlExtra,
-    ) -> Option<RequestSpec> {
+        fallback: &HttpUrl,
+        params: Params,
+        primary: Failure,
+    ) -> Result<Step, SessionError> {
+        if let Some(msg) = self.over_limit() {
+            let msg = format!("{}; fallback_url not asked: {msg}", primary.message);
+            return self.failback(req, &primary.kind, &msg).await;
+        }
+        let asking = format!("{}; asking fallback_url", primary.message);
+        self.session.note(&format!(
+            "fallback: {}: {asking} {}",
+            primary.kind,
+            shown(fallback)
+        ));
+        if req.debug {
+            self.debug(Entry::Error {
+                kind: primary.kind.clone(),
+                message: asking,
+            });
+        }
+        self.count_request();
+        self.engine
+            .http
+            .stats
+            .fallbacks
+            .fetch_add(1, Ordering::Relaxed);
+        let params = with_error(params, &primary, &req.voice_url);
+        match self.ask(req, fallback, &params).await? {
+            Asked::Flow(flow) => Ok(Step::Flow(flow)),
+            Asked::HungUp => Ok(Step::Over),
+            Asked::Failed(f) => {
+                let msg = format!(
+                    "{}; fallback_url failed too: {}: {}",
+                    primary.message, f.kind, f.message
+                );
+                self.failback(req, &primary.kind, &msg).await
+            }
+        }
+    }
+
+    /// Why no further request may be made, if so.
+    fn over_limit(&self) -> Option<String> {
+        let made = self.summary.requests;
+        (made >= self.engine.config.http.max_requests_per_call)
+            .then(|| format!("this call already made {made} requests (http.max_requests_per_call)"))
+    }
+
+    fn count_request(&mut self) {
         self.summary.requests += 1;
         self.engine.stats.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts the request and gives its parameters; None when the call's facts are
+    /// unknown (the call was never routed).
+    fn params(&mut self, req: &PivotRequest, extra: &TwimlExtra) -> Option<Params> {
+        self.count_request();
         if req.cdr_url.is_some() {
             self.owed.cdr_url = req.cdr_url.clone();
         }
@@ -104,19 +152,146 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             ReqFormat::Twiml => twiml_params(info, extra),
         };
         self.digits.clear();
-        let spec = build_request(req, &params);
-        self.session
-            .note(&format!("request: {:?} {}", spec.method, spec.url));
-        if req.debug {
-            self.debug_request(&spec);
+        Some(params)
+    }
+
+    /// Asks `url` (attempts and retries) and translates its answer.
+    async fn ask(
+        &mut self,
+        req: &PivotRequest,
+        url: &HttpUrl,
+        params: &Params,
+    ) -> Result<Asked, SessionError> {
+        let started = Instant::now();
+        let answer = self.attempts(req, url, params).await?;
+        self.engine.stats.request_latency.observe(started.elapsed());
+        let resp = match answer {
+            Ok(resp) => resp,
+            Err(None) => return Ok(Asked::HungUp),
+            Err(Some(failure)) => return Ok(Asked::Failed(failure)),
+        };
+        match translate(&resp, url, &self.engine.flow_limits) {
+            Ok(mut flow) => {
+                // The operator's web app may send the call on to its own pages: URLs of the
+                // answer with the origin of an operator URL are the operator's too, unless a
+                // redirect took the request to another origin.
+                if url.same_origin(&resp.url) {
+                    flow.inherit_trust(url);
+                }
+                // A TwiML document's own requests are made like the one that fetched it.
+                self.twiml.base = Some(req.clone());
+                Ok(Asked::Flow(Box::new(flow)))
+            }
+            Err(e) => Ok(Asked::Failed(Failure {
+                kind: e.kind().into(),
+                message: e.to_string(),
+            })),
         }
+    }
+
+    /// Sends the request to `url` until an answer comes, a failure that may not be retried,
+    /// or the end of its retries or time budget. `Err(None)`: the call ended first.
+    async fn attempts(
+        &mut self,
+        req: &PivotRequest,
+        url: &HttpUrl,
+        params: &Params,
+    ) -> Result<Result<Response, Option<Failure>>, SessionError> {
+        let mut spec = build_request(req, url, params);
+        spec.account = Some(self.account.clone());
+        let mut attempts = Attempts::new(req.timing(url), Instant::now());
+        while let Some(attempt) = attempts.next(Instant::now()) {
+            let mut one = spec.for_attempt(&attempt);
+            self.engine.http.sign(&mut one);
+            self.log_request(req, &one, attempt.number);
+            let fetched = self
+                .session
+                .listen_while(self.engine.http.fetch(&one))
+                .await?;
+            let e = match fetched {
+                None => return Ok(Err(self.debug_hangup(req))),
+                Some(Ok(resp)) => {
+                    self.note_response(req, &resp);
+                    return Ok(Ok(resp));
+                }
+                Some(Err(e)) => e,
+            };
+            let delay = match self.retry_or_fail(req, &mut attempts, attempt.number, e) {
+                Ok(delay) => delay,
+                Err(failure) => return Ok(Err(Some(failure))),
+            };
+            let slept = self.session.listen_while(tokio::time::sleep(delay)).await?;
+            if slept.is_none() {
+                return Ok(Err(self.debug_hangup(req)));
+            }
+        }
+        let total = attempts.timing().total.as_millis();
+        Ok(Err(Some(Failure {
+            kind: "timeout".into(),
+            message: format!("{}: no answer within the total of {total} ms", shown(url)),
+        })))
+    }
+
+    /// After a failed attempt: the wait before the next one (noted, counted and in the debug
+    /// log), or the request's failure.
+    fn retry_or_fail(
+        &mut self,
+        req: &PivotRequest,
+        attempts: &mut Attempts,
+        number: u32,
+        e: FetchError,
+    ) -> Result<Duration, Failure> {
+        if let (true, Some(resp)) = (req.debug, e.response()) {
+            self.debug_response(resp);
+        }
+        let Some(delay) = attempts.retry_after(&e, Instant::now()) else {
+            return Err(Failure {
+                kind: e.kind().into(),
+                message: e.to_string(),
+            });
+        };
+        self.engine
+            .http
+            .stats
+            .retries
+            .fetch_add(1, Ordering::Relaxed);
+        let msg = format!(
+            "attempt {number}: {e}; retrying in {} ms",
+            delay.as_millis()
+        );
+        self.session.note(&format!("retry: {}: {msg}", e.kind()));
+        if req.debug {
+            self.debug(Entry::Error {
+                kind: e.kind().into(),
+                message: msg,
+            });
+        }
+        Ok(delay)
+    }
+
+    /// Counts the request, builds, signs and logs its first attempt to `voice_url`: for a
+    /// request sent once, whose answer is not run (the action of a recording the hangup
+    /// ended). None when the call's facts are unknown.
+    pub(super) fn prepare(
+        &mut self,
+        req: &PivotRequest,
+        extra: &TwimlExtra,
+    ) -> Option<RequestSpec> {
+        let params = self.params(req, extra)?;
+        let mut spec = build_request(req, &req.voice_url, &params);
+        spec.account = Some(self.account.clone());
+        let first =
+            Attempts::new(req.timing(&req.voice_url), Instant::now()).next(Instant::now())?;
+        let mut spec = spec.for_attempt(&first);
+        self.engine.http.sign(&mut spec);
+        self.log_request(req, &spec, 1);
         Some(spec)
     }
 
     /// A request owed after the hangup (a TwiML action whose verb the hangup ended); its
     /// answer is recorded but not run.
     pub(super) async fn request_after_hangup(&mut self, req: &PivotRequest, extra: &TwimlExtra) {
-        if self.summary.requests >= self.engine.config.http.max_requests_per_call {
+        if self.over_limit().is_some() {
             tracing::warn!(url = %req.voice_url, "action request not sent: request limit");
             return;
         }
@@ -137,6 +312,18 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
                     });
                 }
             }
+        }
+    }
+
+    fn log_request(&mut self, req: &PivotRequest, spec: &RequestSpec, attempt: u32) {
+        let again = match attempt {
+            1 => String::new(),
+            n => format!(" (attempt {n})"),
+        };
+        self.session
+            .note(&format!("request: {:?} {}{again}", spec.method, spec.url));
+        if req.debug {
+            self.debug_request(spec);
         }
     }
 
@@ -186,6 +373,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         }
     }
 
+    /// Records that the call ended before the answer; None, for "no failure: hung up".
+    fn debug_hangup(&self, req: &PivotRequest) -> Option<Failure> {
+        if req.debug {
+            self.debug(Entry::Error {
+                kind: "hangup".into(),
+                message: "the call ended before the web app answered".into(),
+            });
+        }
+        None
+    }
+
     fn debug_request(&self, spec: &RequestSpec) {
         self.debug(Entry::Request {
             method: format!("{:?}", spec.method).to_ascii_lowercase(),
@@ -204,4 +402,22 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             headers: resp.headers.clone(),
         });
     }
+}
+
+/// The parameters for a `fallback_url`: the same, plus why the primary failed.
+fn with_error(mut params: Params, failure: &Failure, primary: &HttpUrl) -> Params {
+    let mut url = primary.as_url().clone();
+    url.set_fragment(None);
+    params.extend([
+        (
+            "ErrorCode".to_string(),
+            ParamValue::Str(error_code(&failure.kind).to_string()),
+        ),
+        (
+            "ErrorKind".to_string(),
+            ParamValue::Str(failure.kind.clone()),
+        ),
+        ("ErrorUrl".to_string(), ParamValue::Str(url.to_string())),
+    ]);
+    params
 }

@@ -10,6 +10,9 @@ mod play;
 mod record;
 mod request;
 mod say;
+mod timing;
+mod trust;
+mod url;
 pub mod value;
 
 use std::collections::BTreeMap;
@@ -22,9 +25,10 @@ pub use play::{Play, PlayId};
 pub use record::{RecordCaller, RecordFormat, TwimlRecord, UploadMethod};
 pub use request::{BodyFormat, HttpMethod, PivotRequest, ReqFormat, TwimlAction};
 pub use say::{Say, SayMethod, Tts};
+pub use timing::{RetryOn, Timing, UrlOverrides};
 pub use value::{
     CustomHeader, DtmfKeys, FsSource, HangupCause, HttpUrl, InvalidValue, MediaId, ReasonPhrase,
-    Text, Token,
+    Text, Token, Trust,
 };
 
 /// The child key taken when a module finishes without a more specific result.

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::timing::Timing;
 use super::value::{CustomHeader, HttpUrl, InvalidValue};
 
 /// Which parameter names are sent and which format is expected back first.
@@ -77,8 +78,18 @@ pub struct PivotRequest {
     pub req_format: ReqFormat,
     pub method: HttpMethod,
     pub body_format: BodyFormat,
-    /// Whole-request timeout, [`PivotRequest::MIN_TIMEOUT`]..=[`PivotRequest::MAX_TIMEOUT`].
+    /// Total time for every attempt and the waits between them,
+    /// [`PivotRequest::MIN_TIMEOUT`]..=[`PivotRequest::MAX_TIMEOUT`].
     pub timeout: Duration,
+    /// Connect timeout (default [`Timing::DEFAULT_CONNECT`]), same bounds.
+    pub connect_timeout: Option<Duration>,
+    /// Read timeout (default: the total), same bounds.
+    pub read_timeout: Option<Duration>,
+    /// Retries after the first attempt (default [`Timing::DEFAULT_RETRIES`]), at most
+    /// [`Timing::MAX_RETRIES`].
+    pub retries: Option<u32>,
+    /// Asked with the same parameters and `ErrorCode`/`ErrorUrl` when `voice_url` fails.
+    pub fallback_url: Option<HttpUrl>,
     pub debug: bool,
     pub cdr_url: Option<HttpUrl>,
     /// At most [`PivotRequest::MAX_CUSTOM_HEADERS`].
@@ -99,6 +110,10 @@ impl PivotRequest {
             method: HttpMethod::Get,
             body_format: BodyFormat::Form,
             timeout: Self::DEFAULT_TIMEOUT,
+            connect_timeout: None,
+            read_timeout: None,
+            retries: None,
+            fallback_url: None,
             debug: false,
             cdr_url: None,
             custom_headers: Vec::new(),
@@ -106,10 +121,33 @@ impl PivotRequest {
     }
 }
 
+impl PivotRequest {
+    /// The budget of a request to `url` (`voice_url` or `fallback_url`): the node's fields,
+    /// with the URL's fragment overrides winning; connect and read within the total.
+    pub fn timing(&self, url: &HttpUrl) -> Timing {
+        let o = url.overrides();
+        let total = o.total.unwrap_or(self.timeout);
+        let connect = o.connect.or(self.connect_timeout);
+        let read = o.read.or(self.read_timeout);
+        Timing {
+            connect: connect.unwrap_or(Timing::DEFAULT_CONNECT).min(total),
+            read: read.unwrap_or(total).min(total),
+            total,
+            retries: o
+                .retries
+                .or(self.retries)
+                .unwrap_or(Timing::DEFAULT_RETRIES)
+                .min(Timing::MAX_RETRIES),
+            retry_on: o.retry_on.unwrap_or_default(),
+        }
+    }
+}
+
 /// Where a TwiML document sends the caller next (`<Redirect>`, or a verb's `action`): an
 /// absolute URL (resolved against the document's URL when it was read) and the method
-/// (TwiML's default is POST). The request itself takes its timeout, debug flag and headers
-/// from the request that fetched the document, and always sends TwiML parameters.
+/// (TwiML's default is POST). The request itself takes its timeouts, retries, fallback URL,
+/// debug flag and headers from the request that fetched the document, and always sends
+/// TwiML parameters; the action URL's own fragment overrides win.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TwimlAction {
     pub url: HttpUrl,

@@ -62,10 +62,42 @@ fn custom_headers_need_x_names_and_clean_values() {
         ("X-", "v:"),
         ("X-A:", "v"),
         ("X-A\n", "v"),
+        ("X-Pivot-Signature", "t=1,v1=00"),
+        ("x-pivot-attempt", "1"),
     ] {
         let ok = CustomHeader::new(name, value).is_ok();
         assert_eq!(ok, name == "X-", "{name:?} {value:?}");
     }
+    assert!(CustomHeader::new("X-Pivoted", "v").is_ok());
+}
+
+#[test]
+fn operator_trust_passes_to_same_origin_urls_only() {
+    let operator = HttpUrl::new("http://127.0.0.1:5000/voice")
+        .unwrap()
+        .operator();
+    let node = |url: &str| Node::leaf(Module::Pivot(PivotRequest::new(HttpUrl::new(url).unwrap())));
+    let trust_of = |n: &Node| match &n.module {
+        Module::Pivot(p) => p.voice_url.trust(),
+        _ => unreachable!(),
+    };
+    for (url, trust) in [
+        ("http://127.0.0.1:5000/next", Trust::Operator),
+        ("http://127.0.0.1:8000/next", Trust::WebApp),
+        ("https://127.0.0.1:5000/next", Trust::WebApp),
+        ("http://localhost:5000/next", Trust::WebApp),
+    ] {
+        let mut n = node(url);
+        assert_eq!(trust_of(&n), Trust::WebApp, "parsed URLs start untrusted");
+        n.inherit_trust(&operator);
+        assert_eq!(trust_of(&n), trust, "{url}");
+    }
+    // An answer to a web app's URL passes nothing on, whatever its origin.
+    let mut n = node("http://127.0.0.1:5000/next");
+    n.inherit_trust(&HttpUrl::new("http://127.0.0.1:5000/voice").unwrap());
+    assert_eq!(trust_of(&n), Trust::WebApp);
+    n.trust_all();
+    assert_eq!(trust_of(&n), Trust::Operator);
 }
 
 #[test]
@@ -196,4 +228,85 @@ fn twiml_actions_take_the_fetching_request_but_twiml_form_and_their_own_method()
     let alone = action.request(None);
     assert_eq!(alone.timeout, PivotRequest::DEFAULT_TIMEOUT);
     assert!(!alone.debug);
+}
+
+#[test]
+fn timing_takes_the_fragment_then_the_node_then_the_defaults() {
+    let url = |s: &str| HttpUrl::new(s).unwrap();
+    let mut req = PivotRequest::new(url("http://app.example.com/v"));
+    let defaults = req.timing(&req.voice_url);
+    assert_eq!(defaults, Timing::with_total(Duration::from_secs(5)));
+    assert_eq!(
+        (defaults.connect, defaults.read, defaults.retries),
+        (Duration::from_secs(2), Duration::from_secs(5), 1)
+    );
+    req.timeout = Duration::from_secs(8);
+    req.connect_timeout = Some(Duration::from_millis(700));
+    req.retries = Some(3);
+    let node = req.timing(&req.voice_url);
+    assert_eq!(
+        (node.connect, node.read, node.total, node.retries),
+        (
+            Duration::from_millis(700),
+            Duration::from_secs(8),
+            Duration::from_secs(8),
+            3
+        )
+    );
+    let fragment = url("http://app.example.com/v#x=1&ct=300&rt=900&tt=1000&rc=0&rp=rt,5xx");
+    let t = req.timing(&fragment);
+    assert_eq!(
+        (t.connect, t.read, t.total, t.retries),
+        (
+            Duration::from_millis(300),
+            Duration::from_millis(900),
+            Duration::from_secs(1),
+            0
+        )
+    );
+    assert_eq!(
+        t.retry_on,
+        RetryOn {
+            read_timeout: true,
+            status_5xx: true,
+            status_4xx: false
+        }
+    );
+    // Connect and read never exceed the total.
+    let short = req.timing(&url("http://app.example.com/v#tt=200"));
+    assert_eq!(
+        (short.connect, short.read),
+        (Duration::from_millis(200), Duration::from_millis(200))
+    );
+    for bad in [
+        "#ct=0",
+        "#rt=120001",
+        "#tt=x",
+        "#rc=6",
+        "#rp=ct,sometimes",
+        "#rc=-1",
+    ] {
+        let e = HttpUrl::new(&format!("http://h/v{bad}")).unwrap_err();
+        assert!(e.0.starts_with('#'), "{bad}: {e}");
+    }
+    assert!(
+        HttpUrl::new("http://h/v#section-2").is_ok(),
+        "other fragments are left alone"
+    );
+}
+
+#[test]
+fn twiml_actions_keep_the_retries_and_fallback_of_the_fetching_request() {
+    let mut base = PivotRequest::new(HttpUrl::new("http://app.example.com/first").unwrap());
+    base.retries = Some(4);
+    base.fallback_url = Some(HttpUrl::new("http://backup.example.com/v").unwrap());
+    let action = TwimlAction::post(HttpUrl::new("http://app.example.com/next#rc=0").unwrap());
+    let req = action.request(Some(&base));
+    assert_eq!(req.fallback_url, base.fallback_url);
+    assert_eq!(
+        req.timing(&req.voice_url).retries,
+        0,
+        "the action's fragment wins"
+    );
+    assert_eq!(req.timing(req.fallback_url.as_ref().unwrap()).retries, 4);
 }

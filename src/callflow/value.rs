@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+pub use super::url::{HttpUrl, Trust};
+
 /// Why a value was refused. The parser adds the path of the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -180,74 +182,6 @@ impl DtmfKeys {
     }
 }
 
-/// An absolute `http://` or `https://` URL with a host, at most 2048 bytes, that had no
-/// control characters or spaces in its text. Derefs to [`url::Url`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpUrl(url::Url);
-
-impl HttpUrl {
-    pub const MAX_LEN: usize = 2048;
-    pub fn new(s: &str) -> Result<HttpUrl, InvalidValue> {
-        if s.len() > Self::MAX_LEN {
-            return Err(invalid(format!("URL longer than {} bytes", Self::MAX_LEN)));
-        }
-        // url::Url silently drops tabs and newlines; refuse them so nothing is hidden.
-        if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err(invalid(format!(
-                "URL must not contain spaces or control characters, got {}",
-                preview(s)
-            )));
-        }
-        let url = url::Url::parse(s)
-            .map_err(|e| invalid(format!("not a valid URL ({e}): {}", preview(s))))?;
-        Self::from_url(url)
-    }
-
-    pub fn from_url(url: url::Url) -> Result<HttpUrl, InvalidValue> {
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(invalid(format!(
-                "URL must be http:// or https://, got {}",
-                preview(url.as_str())
-            )));
-        }
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err(invalid("URL has no host"));
-        }
-        if url.as_str().len() > Self::MAX_LEN {
-            return Err(invalid(format!("URL longer than {} bytes", Self::MAX_LEN)));
-        }
-        Ok(HttpUrl(url))
-    }
-
-    pub fn as_url(&self) -> &url::Url {
-        &self.0
-    }
-
-    pub fn as_str(&self) -> &str {
-        self.0.as_str()
-    }
-}
-
-impl std::ops::Deref for HttpUrl {
-    type Target = url::Url;
-    fn deref(&self) -> &url::Url {
-        &self.0
-    }
-}
-
-impl fmt::Display for HttpUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0.as_str())
-    }
-}
-
-impl std::str::FromStr for HttpUrl {
-    type Err = InvalidValue;
-    fn from_str(s: &str) -> Result<Self, InvalidValue> {
-        Self::new(s)
-    }
-}
-
 /// A media id looked up in the configured media directory: `[A-Za-z0-9_.-]{1,255}`
 /// without `..`, so it can never leave that directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -324,7 +258,8 @@ impl ReasonPhrase {
 }
 
 /// An extra HTTP header for the web app's request: the name starts with `X-`
-/// (any case) and is an RFC 9110 token of at most 256 bytes; the value is at most 4096
+/// (any case) but not `X-Pivot-` (pivot's own headers, such as the signature), and is an
+/// RFC 9110 token of at most 256 bytes; the value is at most 4096
 /// bytes with no control character other than tab.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustomHeader {
@@ -338,6 +273,15 @@ impl CustomHeader {
         if !name.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("x-")) {
             return Err(invalid(format!(
                 "custom header names must start with \"X-\", got {}",
+                preview(name)
+            )));
+        }
+        if name
+            .get(..8)
+            .is_some_and(|p| p.eq_ignore_ascii_case("x-pivot-"))
+        {
+            return Err(invalid(format!(
+                "header names starting with \"X-Pivot-\" are pivot's own, got {}",
                 preview(name)
             )));
         }

@@ -175,3 +175,89 @@ fn hostile_documents_cost_little() {
     let r = check("x.json", &nested);
     assert!(r.errors() >= 1, "deeper than the server allows");
 }
+
+#[test]
+fn the_request_fields_are_known_and_validated() {
+    let ok = check(
+        "x.json",
+        r#"{"module": "pivot", "data": {"voice_url": "https://a.example.com/v#ct=500&rc=2&rp=rt,5xx",
+        "fallback_url": "https://b.example.com/v", "connect_timeout_ms": 800,
+        "read_timeout_ms": "3000", "retries": 2}}"#,
+    );
+    assert!(ok.passes(true), "{}", ok.render());
+    for (doc, location, message) in [
+        (
+            r#"{"module": "pivot", "data": {"voice_url": "http://a/v#ct=0"}}"#,
+            "data.voice_url",
+            "#ct: expected milliseconds from 1 to 120000",
+        ),
+        (
+            r#"{"module": "pivot", "data": {"voice_url": "http://a/v#rc=9"}}"#,
+            "data.voice_url",
+            "#rc: expected a number of retries from 0 to 5",
+        ),
+        (
+            r#"{"module": "pivot", "data": {"voice_url": "http://a/v#rp=sometimes"}}"#,
+            "data.voice_url",
+            "#rp: expected ct, rt, 4xx, 5xx or all",
+        ),
+        (
+            r#"{"module": "pivot", "data": {"voice_url": "http://a/v", "fallback_url": "ftp://b/"}}"#,
+            "data.fallback_url",
+            "URL must be http:// or https://",
+        ),
+        (
+            r#"{"module": "pivot", "data": {"voice_url": "http://a/v", "retries": -1}}"#,
+            "data.retries",
+            "expected a number of retries",
+        ),
+        (
+            r#"{"module": "pivot", "data": {"voice_url": "http://a/v", "connect_timeout_ms": 0}}"#,
+            "data.connect_timeout_ms",
+            "a timeout must be more than 0",
+        ),
+    ] {
+        let r = check("x.json", doc);
+        let p = at(&r, location);
+        assert_eq!(p.severity, Severity::Error, "{doc}");
+        assert!(p.message.contains(message), "{doc}: {}", p.message);
+    }
+}
+
+#[test]
+fn a_fallback_equal_to_the_primary_and_unknown_fragment_keys_are_warnings() {
+    let r = check(
+        "x.json",
+        r#"{"module": "pivot", "data": {"voice_url": "http://a/v#cc=100",
+        "fallback_url": "http://a/v#cc=100"}}"#,
+    );
+    assert_eq!(r.errors(), 0, "{}", r.render());
+    let same = at(&r, "data.fallback_url");
+    assert!(
+        same.message.contains("fallback_url is voice_url"),
+        "{}",
+        same.message
+    );
+    let typo = at(&r, "data.voice_url");
+    assert_eq!(typo.hint.as_deref(), Some("did you mean \"#ct=\"?"));
+    assert!(!r.passes(true));
+}
+
+#[test]
+fn twiml_action_urls_have_their_fragments_checked() {
+    let r = check(
+        "x.xml",
+        r#"<Response><Redirect>/next#tt=abc</Redirect></Response>"#,
+    );
+    assert_eq!(r.errors(), 1, "{}", r.render());
+    assert!(
+        r.problems[0].message.contains("#tt: expected milliseconds"),
+        "{}",
+        r.render()
+    );
+    let ok = check(
+        "x.xml",
+        r#"<Response><Redirect>/next#tt=2000&amp;rc=0</Redirect></Response>"#,
+    );
+    assert!(ok.passes(true), "{}", ok.render());
+}

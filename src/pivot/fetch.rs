@@ -1,31 +1,70 @@
-//! One HTTP exchange with the customer's web app: build the request from a pivot node and the
-//! call's parameters, send it with a bounded time and body size, and sort every way it can
-//! fail into a [`FetchError`] with a stable `kind`. Knows nothing of flows or FreeSWITCH.
+//! What one HTTP exchange with a web app is made of: the request built from a pivot node and
+//! the call's parameters ([`RequestSpec`]), the answer ([`Response`]), and every way it can
+//! fail sorted into a [`FetchError`] with a stable `kind`. Sending is [`super::client`]'s
+//! business. Knows nothing of flows or FreeSWITCH.
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use bytes::Bytes;
+use reqwest::header::HeaderMap;
 
-use crate::callflow::{BodyFormat, HttpMethod, PivotRequest};
+use crate::callflow::{BodyFormat, HttpMethod, HttpUrl, PivotRequest, Trust};
 use crate::pivot::params::{append_query, form_body, json_body, ParamValue};
+use crate::pivot::phase::ConnectTimedOut;
+use crate::pivot::policy::Refusal;
+use crate::pivot::retry::Attempt;
+use crate::route::AccountId;
+
+pub use super::client::{HttpClient, HttpOptions};
 
 /// A request as it will go on the wire; also what the debug log records.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestSpec {
     pub method: HttpMethod,
+    /// Without the `#fragment`, which is never sent.
     pub url: url::Url,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The most this attempt may take (the rest of the request's total budget).
     pub timeout: Duration,
+    /// Resolving and connecting (DNS, TCP, TLS).
+    pub connect_timeout: Duration,
+    /// From the connection (or the start, on a pooled one) to the whole answer.
+    pub read_timeout: Duration,
+    /// Whether the URL is the operator's (not checked) or a web app's (checked against the
+    /// outbound URL policy, and so is every redirect).
+    pub trust: Trust,
+    /// Whose secret signs it (none: unsigned).
+    pub account: Option<AccountId>,
 }
 
-/// What came back: status, headers (names lower-case) and the whole body.
+impl RequestSpec {
+    /// The same request as attempt `attempt` (1 for the first) within its limits; the
+    /// `X-Pivot-Attempt` header says which (the signature is added by the client).
+    pub fn for_attempt(&self, attempt: &Attempt) -> RequestSpec {
+        let mut spec = self.clone();
+        spec.timeout = attempt.limit;
+        spec.connect_timeout = attempt.connect;
+        spec.read_timeout = attempt.read;
+        spec.headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case(ATTEMPT_HEADER));
+        spec.headers
+            .push((ATTEMPT_HEADER.into(), attempt.number.to_string()));
+        spec
+    }
+}
+
+/// The header that numbers the attempts of one request (1, 2, ...).
+pub const ATTEMPT_HEADER: &str = "X-Pivot-Attempt";
+
+/// What came back: status, headers (names lower-case), the whole body, and the URL that
+/// answered (the request's, or the last redirect's).
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
+    pub url: url::Url,
 }
 
 impl Response {
@@ -46,6 +85,8 @@ pub enum FetchError {
     Dns { url: String, message: String },
     #[error("TLS failure talking to {url}: {message}")]
     Tls { url: String, message: String },
+    #[error("no connection to {url} within {ms} ms")]
+    ConnectTimeout { url: String, ms: u128 },
     #[error("no complete answer from {url} within {ms} ms")]
     Timeout { url: String, ms: u128 },
     #[error("{url} answered HTTP {status}")]
@@ -63,22 +104,32 @@ pub enum FetchError {
     TooLarge { url: String, limit: usize },
     #[error("too many redirects from {url}")]
     Redirects { url: String },
+    /// The outbound URL policy refused the destination; nothing was sent to it.
+    #[error("refused to connect to {url}: {refusal}")]
+    Forbidden { url: String, refusal: Refusal },
+    /// The host failed too often lately: the request was not sent (see `breaker`).
+    #[error("skipped: circuit open for {host} (retried after {retry_in_ms} ms)")]
+    CircuitOpen { host: String, retry_in_ms: u128 },
     #[error("request to {url} failed: {message}")]
     Other { url: String, message: String },
 }
 
 impl FetchError {
-    /// A short stable name for logs, metrics, the debug log and `pivot_failure`.
+    /// A short stable name for logs, metrics, the debug log and `pivot_failure` (the
+    /// catalogue is `super::codes`).
     pub fn kind(&self) -> &'static str {
         match self {
             FetchError::Connect { .. } => "connect",
             FetchError::Dns { .. } => "dns",
             FetchError::Tls { .. } => "tls",
+            FetchError::ConnectTimeout { .. } => "connect_timeout",
             FetchError::Timeout { .. } => "timeout",
             FetchError::Status { .. } => "http_status",
             FetchError::EmptyBody { .. } => "empty_body",
             FetchError::TooLarge { .. } => "too_large",
             FetchError::Redirects { .. } => "redirects",
+            FetchError::Forbidden { .. } => "forbidden_destination",
+            FetchError::CircuitOpen { .. } => "circuit_open",
             FetchError::Other { .. } => "request",
         }
     }
@@ -94,157 +145,47 @@ impl FetchError {
     }
 }
 
-/// Builds the request for a pivot node: GET appends the parameters to the URL's own query,
-/// POST sends them as a form or JSON body.
-pub fn build_request(node: &PivotRequest, params: &[(String, ParamValue)]) -> RequestSpec {
+/// Builds the request of a pivot node to `to` (its `voice_url` or its `fallback_url`): GET
+/// appends the parameters to the URL's own query, POST sends them as a form or JSON body.
+/// The limits are those of a first attempt; see [`RequestSpec::for_attempt`].
+pub fn build_request(
+    node: &PivotRequest,
+    to: &HttpUrl,
+    params: &[(String, ParamValue)],
+) -> RequestSpec {
     let mut headers: Vec<(String, String)> = node
         .custom_headers
         .iter()
         .map(|h| (h.name().to_string(), h.value().to_string()))
         .collect();
+    let mut own = to.as_url().clone();
+    own.set_fragment(None);
     let (url, body) = match node.method {
-        HttpMethod::Get => (append_query(&node.voice_url, params), String::new()),
+        HttpMethod::Get => (append_query(&own, params), String::new()),
         HttpMethod::Post => {
             let (ct, body) = match node.body_format {
                 BodyFormat::Form => ("application/x-www-form-urlencoded", form_body(params)),
                 BodyFormat::Json => ("application/json", json_body(params).to_string()),
             };
             headers.push(("Content-Type".into(), ct.into()));
-            (node.voice_url.as_url().clone(), body)
+            (own, body)
         }
     };
+    let timing = node.timing(to);
     RequestSpec {
         method: node.method,
         url,
         headers,
         body,
-        timeout: node.timeout,
+        timeout: timing.total,
+        connect_timeout: timing.connect,
+        read_timeout: timing.read,
+        trust: to.trust(),
+        account: None,
     }
 }
 
-/// A pooled client pair (GET follows redirects, POST does not) with a body cap.
-#[derive(Clone)]
-pub struct HttpClient {
-    follow: reqwest::Client,
-    no_follow: reqwest::Client,
-    max_body: usize,
-}
-
-impl HttpClient {
-    pub fn new(
-        user_agent: &str,
-        max_redirects: usize,
-        max_body: usize,
-    ) -> Result<Self, reqwest::Error> {
-        let build = |policy| {
-            reqwest::Client::builder()
-                .user_agent(user_agent)
-                .redirect(policy)
-                .pool_idle_timeout(Duration::from_secs(30))
-                .build()
-        };
-        Ok(HttpClient {
-            follow: build(reqwest::redirect::Policy::limited(max_redirects))?,
-            no_follow: build(reqwest::redirect::Policy::none())?,
-            max_body,
-        })
-    }
-
-    /// Sends the request; Ok only for a 2xx answer with a non-empty body within the limits.
-    pub async fn fetch(&self, spec: &RequestSpec) -> Result<Response, FetchError> {
-        let url = shown(&spec.url);
-        let exchange = self.exchange(spec);
-        match tokio::time::timeout(spec.timeout, exchange).await {
-            Ok(result) => result,
-            Err(_) => Err(FetchError::Timeout {
-                url,
-                ms: spec.timeout.as_millis(),
-            }),
-        }
-    }
-
-    /// Sends a request where only success matters (uploads, CDRs); returns the status.
-    pub async fn send_simple(
-        &self,
-        method: reqwest::Method,
-        url: url::Url,
-        content_type: &str,
-        body: Bytes,
-        timeout: Duration,
-    ) -> Result<u16, FetchError> {
-        let u = shown(&url);
-        let req = self
-            .no_follow
-            .request(method, url)
-            .header(CONTENT_TYPE, content_type)
-            .timeout(timeout)
-            .body(body);
-        let resp = req.send().await.map_err(|e| classify(&u, &e))?;
-        Ok(resp.status().as_u16())
-    }
-
-    async fn exchange(&self, spec: &RequestSpec) -> Result<Response, FetchError> {
-        let url = shown(&spec.url);
-        let (client, method) = match spec.method {
-            HttpMethod::Get => (&self.follow, reqwest::Method::GET),
-            HttpMethod::Post => (&self.no_follow, reqwest::Method::POST),
-        };
-        let mut headers = HeaderMap::new();
-        for (n, v) in &spec.headers {
-            // Names and values were validated with the flow; skip anything that still fails.
-            if let (Ok(n), Ok(v)) = (HeaderName::try_from(n.as_str()), HeaderValue::from_str(v)) {
-                headers.append(n, v);
-            }
-        }
-        let mut req = client.request(method, spec.url.clone()).headers(headers);
-        if spec.method == HttpMethod::Post {
-            req = req.body(spec.body.clone());
-        }
-        let mut resp = req.send().await.map_err(|e| classify(&url, &e))?;
-        let status = resp.status().as_u16();
-        let headers = lower_headers(resp.headers());
-        if resp
-            .content_length()
-            .is_some_and(|n| n > self.max_body as u64)
-        {
-            return Err(FetchError::TooLarge {
-                url,
-                limit: self.max_body,
-            });
-        }
-        let mut body = BytesMut::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| classify(&url, &e))? {
-            if body.len() + chunk.len() > self.max_body {
-                return Err(FetchError::TooLarge {
-                    url,
-                    limit: self.max_body,
-                });
-            }
-            body.extend_from_slice(&chunk);
-        }
-        let response = Response {
-            status,
-            headers,
-            body: body.freeze(),
-        };
-        if !(200..300).contains(&status) {
-            return Err(FetchError::Status {
-                url,
-                status,
-                response: Box::new(response),
-            });
-        }
-        if response.body.iter().all(u8::is_ascii_whitespace) {
-            return Err(FetchError::EmptyBody {
-                url,
-                response: Box::new(response),
-            });
-        }
-        Ok(response)
-    }
-}
-
-fn lower_headers(map: &HeaderMap) -> Vec<(String, String)> {
+pub(super) fn lower_headers(map: &HeaderMap) -> Vec<(String, String)> {
     map.iter()
         .map(|(n, v)| {
             (
@@ -255,11 +196,29 @@ fn lower_headers(map: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Sorts a reqwest error by walking its source chain (reqwest has no DNS or TLS predicate).
-fn classify(url: &str, e: &reqwest::Error) -> FetchError {
-    let mut chain = e.to_string();
+/// Sorts a reqwest error by walking its source chain (reqwest has no DNS or TLS predicate);
+/// a [`Refusal`] of the policy's resolver anywhere in the chain is `forbidden_destination`.
+pub(super) fn classify(url: &str, e: &reqwest::Error) -> FetchError {
+    // reqwest's own message repeats the URL with its query (the caller's number and
+    // digits); the causes below it say what failed.
     let mut source = std::error::Error::source(e);
+    let mut chain = match source {
+        Some(_) => String::from("request failed"),
+        None => e.to_string(),
+    };
     while let Some(s) = source {
+        if let Some(refusal) = s.downcast_ref::<Refusal>() {
+            return FetchError::Forbidden {
+                url: url.to_string(),
+                refusal: refusal.clone(),
+            };
+        }
+        if let Some(t) = s.downcast_ref::<ConnectTimedOut>() {
+            return FetchError::ConnectTimeout {
+                url: url.to_string(),
+                ms: t.0.as_millis(),
+            };
+        }
         chain.push_str(": ");
         chain.push_str(&s.to_string());
         source = s.source();
@@ -296,7 +255,7 @@ fn classify(url: &str, e: &reqwest::Error) -> FetchError {
 
 /// The URL as errors and logs show it: without the query, which carries the caller's
 /// number and digits (those are logged at debug level only; the debug log has the full URI).
-fn shown(url: &url::Url) -> String {
+pub fn shown(url: &url::Url) -> String {
     let mut u = url.clone();
     u.set_query(None);
     u.set_fragment(None);

@@ -1,10 +1,19 @@
-//! The web side of pivot: the request parameters (`params`), one HTTP exchange (`fetch`),
-//! and turning an answer into a flow (`piston` for JSON, `twiml` for XML). Knows no event
-//! socket.
+//! The web side of pivot: the request parameters (`params`), one HTTP exchange (`fetch`,
+//! sent by `client` with its own timeouts, `phase`), the outbound URL policy (`policy`),
+//! signatures (`sign`), retries (`retry`), the circuit breaker (`breaker`), the failure
+//! catalogue (`codes`), and turning an answer into a flow (`piston` for JSON, `twiml` for
+//! XML). Knows no event socket.
 
+pub mod breaker;
+mod client;
+pub mod codes;
 pub mod fetch;
 pub mod params;
+mod phase;
 pub mod piston;
+pub mod policy;
+pub mod retry;
+pub mod sign;
 pub mod twiml;
 
 use crate::callflow::{FlowLimits, Node};

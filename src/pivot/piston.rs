@@ -18,7 +18,7 @@ use hint::unknown_module;
 use crate::callflow::{
     BodyFormat, CollectDtmf, CustomHeader, FlowError, FlowLimits, HangupCause, HttpMethod, HttpUrl,
     InvalidValue, Module, Node, PivotRequest, Play, PlayId, ReasonPhrase, RecordCaller,
-    RecordFormat, ReqFormat, Say, SayMethod, Text, Token, Tts, UploadMethod,
+    RecordFormat, ReqFormat, Say, SayMethod, Text, Timing, Token, Tts, UploadMethod,
 };
 
 /// Reads a web app's answer: one node `{"module", "data", "children"}` or `{"flow": node}`.
@@ -250,10 +250,43 @@ fn pivot(d: &Data) -> Result<Module, FlowError> {
     if let Some((key, secs)) = timeout {
         req.timeout = request_timeout(secs).map_err(|e| d.err(key, e))?;
     }
+    req.connect_timeout = timeout_ms(d, "connect_timeout_ms")?;
+    req.read_timeout = timeout_ms(d, "read_timeout_ms")?;
+    if let Some(n) = d.whole("retries", "a number of retries")? {
+        req.retries = Some(clamp_u32(n, Timing::MAX_RETRIES));
+    }
+    req.fallback_url = d.opt("fallback_url", HttpUrl::new)?;
     req.debug = d.bool("debug")?.unwrap_or(false);
     req.cdr_url = d.opt("cdr_url", HttpUrl::new)?;
     req.custom_headers = custom_headers(d)?;
     Ok(Module::Pivot(req))
+}
+
+/// The `data` fields of a `pivot` node (`pivot check` warns about any other).
+pub const PIVOT_FIELDS: &[&str] = &[
+    "voice_url",
+    "req_format",
+    "method",
+    "req_body_format",
+    "req_timeout",
+    "req_timeout_ms",
+    "connect_timeout_ms",
+    "read_timeout_ms",
+    "retries",
+    "fallback_url",
+    "debug",
+    "cdr_url",
+    "custom_request_headers",
+];
+
+/// A timeout in milliseconds, bounded like `req_timeout`.
+fn timeout_ms(d: &Data, key: &str) -> Result<Option<Duration>, FlowError> {
+    match d.number(key, "a number of milliseconds")? {
+        Some(ms) => request_timeout(ms / 1000.0)
+            .map(Some)
+            .map_err(|e| d.err(key, e)),
+        None => Ok(None),
+    }
 }
 
 /// Seconds (fractions allowed) → a request timeout: more than 0, clamped to the maximum.

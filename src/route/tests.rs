@@ -166,6 +166,28 @@ fn channel_variables_win_and_build_one_pivot_node() {
         (ReqFormat::Twiml, HttpMethod::Post, BodyFormat::Json)
     );
     assert_eq!((p.timeout, p.debug), (Duration::from_secs(3), true));
+    assert!(p.voice_url.is_trusted(), "the dialplan is the operator's");
+}
+
+#[test]
+fn every_url_of_a_document_is_the_operators() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = r#"{"module": "pivot", "data": {"voice_url": "http://127.0.0.1:5000/v",
+        "cdr_url": "http://10.0.0.9/cdr"},
+        "children": {"_": {"module": "record_caller", "data": {"url": "http://10.0.0.9/up"}}}}"#;
+    write(
+        dir.path(),
+        "a.json",
+        &format!(r#"{{"numbers": ["1"], "flow": {flow}}}"#),
+    );
+    let router = Router::load_dir(dir.path(), &FlowLimits::default()).unwrap();
+    let mut flow = router
+        .route("1", &no_vars, &default_account())
+        .unwrap()
+        .flow;
+    let mut trusts = Vec::new();
+    flow.visit_urls(&mut |u| trusts.push(u.is_trusted()));
+    assert_eq!(trusts, [true, true, true]);
 }
 
 #[test]

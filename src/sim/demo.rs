@@ -57,8 +57,11 @@ pub async fn demo(opts: DemoOptions) -> Result<DemoReport, SimError> {
         name: "Demo".into(),
         api_key: api_key.clone(),
     };
+    let secret = web.signing_secret();
     let mut stage = Stage::start(&timeline, |c| {
         c.default_account = account.id.clone();
+        let secrets = [(account.id.clone(), vec![secret])].into_iter().collect();
+        c.signing = crate::pivot::sign::Signer::new(secrets);
         c.accounts = vec![account];
     })
     .await?;

@@ -1,6 +1,7 @@
 //! `pivot simulate`: the customer's real web app against a simulated call. pivot runs as
 //! `pivot serve` would; the simulated FreeSWITCH places one call whose `pivot_*` channel
 //! variables point at the web app, and plays the caller's script (digits, hangup time).
+//! With a signing secret, pivot signs its requests as it would for a configured account.
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use super::stage::Stage;
 use super::timeline::{Source, Timeline};
 use super::SimError;
 use crate::callflow::{HttpMethod, HttpUrl, ReqFormat};
+use crate::pivot::sign::Signer;
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -30,6 +32,9 @@ pub struct SimulateOptions {
     pub hangup_after: Option<Duration>,
     /// Applications finish at once.
     pub fast: bool,
+    /// Sign every request with this secret (`X-Pivot-Signature`), as `[signing]` would for
+    /// the call's account, so the web app's verification can be tried.
+    pub signing_secret: Option<String>,
 }
 
 impl Default for SimulateOptions {
@@ -43,6 +48,7 @@ impl Default for SimulateOptions {
             digits: Vec::new(),
             hangup_after: Some(Duration::from_secs(30)),
             fast: false,
+            signing_secret: None,
         }
     }
 }
@@ -110,6 +116,11 @@ fn check(opts: &SimulateOptions) -> Result<(), SimError> {
     HttpUrl::new(&opts.url).map_err(|e| usage("--url", e))?;
     ReqFormat::parse(&opts.format).map_err(|e| usage("--format", e))?;
     HttpMethod::parse(&opts.method).map_err(|e| usage("--method", e))?;
+    if opts.signing_secret.as_ref().is_some_and(|s| s.is_empty()) {
+        return Err(SimError::Usage(
+            "--signing-secret: must not be empty".into(),
+        ));
+    }
     for (what, number) in [("--from", &opts.from), ("--to", &opts.to)] {
         let ok = !number.is_empty()
             && number.len() <= 64
@@ -129,7 +140,14 @@ fn check(opts: &SimulateOptions) -> Result<(), SimError> {
 pub async fn simulate(opts: SimulateOptions) -> Result<SimulateReport, SimError> {
     check(&opts)?;
     let timeline = Timeline::new();
-    let mut stage = Stage::start(&timeline, |_| {}).await?;
+    let secret = opts.signing_secret.clone();
+    let mut stage = Stage::start(&timeline, |c| {
+        if let Some(secret) = secret {
+            let account = c.default_account.clone();
+            c.signing = Signer::new([(account, vec![secret])].into_iter().collect());
+        }
+    })
+    .await?;
     let mut call = SimCall::new()
         .var("pivot_voice_url", &opts.url)
         .var("pivot_req_format", &opts.format)

@@ -1,12 +1,14 @@
 //! The demo's built-in sample web app: the Pivot voicemail example from the contract
 //! (`say` → `record_caller`) on `/voice`, and `PUT /recordings/<name>` to receive the
 //! recording. It notes what it serves into the timeline and keeps recordings in memory.
+//! It verifies `X-Pivot-Signature` on `/voice` with its own random secret (the demo gives
+//! pivot the same one), as a real web app should.
 
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, put};
 use axum::Router;
@@ -15,6 +17,8 @@ use tokio::task::JoinHandle;
 
 use super::timeline::{Source, Timeline};
 use super::SimError;
+use crate::pivot::sign;
+use std::time::SystemTime;
 
 /// A recording the web app received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +32,11 @@ struct AppState {
     timeline: Timeline,
     base: String,
     recordings: Mutex<Vec<Recording>>,
+    secret: String,
 }
+
+/// How far a signature's timestamp may be from now.
+const SIGNATURE_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The running sample app; dropping it stops the server.
 pub(super) struct SampleApp {
@@ -54,6 +62,7 @@ impl SampleApp {
             timeline: timeline.clone(),
             base: format!("http://{addr}"),
             recordings: Mutex::new(Vec::new()),
+            secret: format!("demo-{}", uuid::Uuid::new_v4().simple()),
         });
         let routes = Router::new()
             .route("/voice", any(voice))
@@ -68,6 +77,11 @@ impl SampleApp {
 
     pub fn voice_url(&self) -> String {
         format!("{}/voice", self.state.base)
+    }
+
+    /// The secret it verifies signatures with (pivot's `[signing]` for the demo account).
+    pub fn signing_secret(&self) -> String {
+        self.state.secret.clone()
     }
 
     pub fn recordings(&self) -> Vec<Recording> {
@@ -93,12 +107,47 @@ fn voicemail(base: &str) -> serde_json::Value {
     })
 }
 
+/// `signature verified`, or why not; the URL is rebuilt from this app's own address.
+fn check_signature(
+    st: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> String {
+    let Some(header) = headers.get(sign::HEADER).and_then(|v| v.to_str().ok()) else {
+        return "unsigned".into();
+    };
+    let url = format!("{}{uri}", st.base);
+    let request = (method.as_str(), url.as_str(), body);
+    match sign::verify(
+        header,
+        &[&st.secret],
+        request,
+        SystemTime::now(),
+        SIGNATURE_WINDOW,
+    ) {
+        Ok(()) => "signature verified".into(),
+        Err(e) => format!("signature refused: {e}"),
+    }
+}
+
 async fn voice(
     State(st): State<Arc<AppState>>,
     method: Method,
+    uri: Uri,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
+    let signature = check_signature(&st, &method, &uri, &headers, &body);
+    if signature.starts_with("signature refused") {
+        st.timeline.note(
+            Source::WebApp,
+            &format!("{method} /voice: {signature} → 403"),
+        );
+        return StatusCode::FORBIDDEN.into_response();
+    }
     // GET sends the parameters in the query, POST in a form body.
     let params = match &query {
         Some(q) if method == Method::GET => q.as_bytes().to_vec(),
@@ -114,7 +163,7 @@ async fn voice(
     st.timeline.note(
         Source::WebApp,
         &format!(
-            "{method} /voice (Call-ID {}, From {}, To {}) → 200 application/json: say → record_caller",
+            "{method} /voice (Call-ID {}, From {}, To {}, {signature}) → 200 application/json: say → record_caller",
             get("Call-ID"),
             get("From"),
             get("To")

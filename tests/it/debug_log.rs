@@ -156,7 +156,8 @@ async fn failed_requests_store_the_request_and_the_error() {
     let web = WebApp::start().await;
     web.script("/slow", [Reply::slow(Duration::from_secs(5))]);
     let pivot = Pivot::start().await;
-    let refused = debug_call(&WebApp::refused_url("/voice"));
+    // Without retries: one attempt, so one request record (retries: tests/it/webhooks.rs).
+    let refused = debug_call(&WebApp::refused_url("/voice")).var("pivot_retries", "0");
     let slow = debug_call(&web.url("/slow")).var("pivot_req_timeout", "0.3");
     let (a, b) = tokio::join!(
         async { FakeFs::connect(pivot.esl, refused).await.finish().await },

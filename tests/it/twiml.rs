@@ -279,7 +279,10 @@ async fn twilio_record_voicemail_sample_with_its_action_request() {
     web.script("/handleRecording.php", [doc("<Say>Thank you</Say>")]);
     let rec = web.url("/recordings");
     let pivot = Pivot::start_with(
-        |c| c.twiml.recording_url = Some(rec.parse().unwrap()),
+        |c| {
+            let url: pivot::callflow::HttpUrl = rec.parse().unwrap();
+            c.twiml.recording_url = Some(url.operator());
+        },
         pivot::route::Router::empty(),
     )
     .await;

@@ -664,3 +664,25 @@ proptest::proptest! {
         let _ = node_from_value(&json, &FlowLimits::default());
     }
 }
+
+#[test]
+fn pivot_reads_the_timeouts_retries_and_fallback() {
+    let data = r#"{"voice_url": "http://a/v", "req_timeout_ms": 4000,
+        "connect_timeout_ms": 250, "read_timeout_ms": "1500", "retries": 9,
+        "fallback_url": "http://b/v#rc=0"}"#;
+    let Module::Pivot(p) = only_module(&node("pivot", data)) else {
+        panic!("not a pivot node")
+    };
+    assert_eq!(p.timeout, Duration::from_secs(4));
+    assert_eq!(p.connect_timeout, Some(Duration::from_millis(250)));
+    assert_eq!(p.read_timeout, Some(Duration::from_millis(1500)));
+    assert_eq!(p.retries, Some(5), "above the maximum becomes the maximum");
+    let fallback = p.fallback_url.as_ref().unwrap();
+    assert_eq!(fallback.as_str(), "http://b/v#rc=0");
+    assert_eq!(p.timing(fallback).retries, 0);
+    let e = err(&node(
+        "pivot",
+        r#"{"voice_url": "http://a/v", "fallback_url": "nope"}"#,
+    ));
+    assert_eq!(e.path, "data.fallback_url");
+}

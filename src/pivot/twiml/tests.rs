@@ -652,6 +652,7 @@ fn translate_sends_xml_here_with_kind_invalid_twiml() {
         status: 200,
         headers: vec![("content-type".into(), ct.into())],
         body: bytes::Bytes::from(body.to_owned()),
+        url: base(),
     };
     let limits = FlowLimits::default();
     let ok = translate(

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 mod app_script;
+pub mod debug_api;
 pub mod fake_fs;
 mod fs_api;
 mod fs_apps;
@@ -12,6 +13,7 @@ mod fs_commands;
 mod fs_hangup;
 mod fs_session;
 pub mod fs_wire;
+pub mod scenario;
 pub mod transcript;
 pub mod web;
 

@@ -65,6 +65,10 @@ impl Reply {
         self.headers.push((name.to_string(), value.to_string()));
         self
     }
+    /// `302 Found` to `location`.
+    pub fn redirect(location: &str) -> Self {
+        Self::status(302).header("location", location)
+    }
     /// A reply that takes `d` to come: use it to trigger the server's request timeout.
     pub fn slow(d: Duration) -> Self {
         Self::json("{}").delay(d)
@@ -225,7 +229,13 @@ fn next_reply(st: &WebState, req: &Request) -> Reply {
 impl WebApp {
     /// Starts the web app on 127.0.0.1 with a free port.
     pub async fn start() -> WebApp {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        WebApp::start_on([127, 0, 0, 1]).await
+    }
+
+    /// Starts the web app on `ip` (another loopback address such as 127.0.0.2 stands for
+    /// another host) with a free port.
+    pub async fn start_on(ip: [u8; 4]) -> WebApp {
+        let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::from(ip), 0))
             .await
             .expect("bind web app");
         let addr = listener.local_addr().expect("web app addr");
