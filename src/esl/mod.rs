@@ -6,6 +6,7 @@
 //! `message`/`event` (a frame by its Content-Type) → `codec` ([`EslCodec`]). Outgoing:
 //! `command` (the one encoder, where injection is refused). See docs/esl.md.
 
+pub mod client;
 mod codec;
 mod command;
 mod command_parse;
