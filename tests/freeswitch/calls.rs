@@ -217,6 +217,7 @@ impl CallBuilder {
         let job = self.fs.bgapi_job(&cmd).await.unwrap();
         Call {
             tag,
+            legs: Mutex::default(),
             log: self.log,
             job: Mutex::new(Some(job)),
             fs: self.fs,
@@ -227,6 +228,7 @@ impl CallBuilder {
 /// One test call: both loopback legs carry `pivot_test_call=<tag>`.
 pub struct Call {
     pub tag: String,
+    legs: Mutex<std::collections::HashMap<String, String>>,
     log: EventLog,
     job: Mutex<Option<Job>>,
     fs: Client,
@@ -237,11 +239,29 @@ impl Call {
         e.variable("pivot_test_call") == Some(self.tag.as_str())
     }
 
-    fn leg_is(&self, e: &Event, leg: &str) -> bool {
-        self.mine(e) && e.variable("loopback_leg") == Some(leg)
+    /// The Unique-ID of leg A or B, from the first event that carries the call's tag (not
+    /// every event carries channel variables: DTMF does not).
+    async fn leg_uuid(&self, leg: &str) -> String {
+        if let Some(uuid) = self.legs.lock().unwrap().get(leg) {
+            return uuid.clone();
+        }
+        let e = self
+            .log
+            .wait(
+                Duration::from_secs(20),
+                &format!("an event of leg {leg}"),
+                |e| self.mine(e) && e.variable("loopback_leg") == Some(leg),
+            )
+            .await;
+        let uuid = e.unique_id().unwrap().to_string();
+        self.legs
+            .lock()
+            .unwrap()
+            .insert(leg.to_string(), uuid.clone());
+        uuid
     }
 
-    /// This call's events so far (both legs).
+    /// This call's events so far (both legs, those that carry channel variables).
     pub fn events(&self) -> Vec<Event> {
         self.log
             .all()
@@ -250,12 +270,13 @@ impl Call {
             .collect()
     }
 
-    /// This call's events on the leg pivot controls (B).
-    pub fn b_events(&self) -> Vec<Event> {
+    /// Every event of the B leg so far.
+    pub async fn b_events(&self) -> Vec<Event> {
+        let b = self.b_uuid().await;
         self.log
             .all()
             .into_iter()
-            .filter(|e| self.leg_is(e, "B"))
+            .filter(|e| e.unique_id() == Some(b.as_str()))
             .collect()
     }
 
@@ -266,8 +287,11 @@ impl Call {
         what: &str,
         pred: impl Fn(&Event) -> bool,
     ) -> Event {
+        let b = self.b_uuid().await;
         self.log
-            .wait(within, what, |e| self.leg_is(e, "B") && pred(e))
+            .wait(within, what, |e| {
+                e.unique_id() == Some(b.as_str()) && pred(e)
+            })
             .await
     }
 
@@ -278,24 +302,22 @@ impl Call {
         what: &str,
         pred: impl Fn(&Event) -> bool,
     ) -> Event {
+        let a = self.a_uuid().await;
         self.log
-            .wait(within, what, |e| self.leg_is(e, "A") && pred(e))
+            .wait(within, what, |e| {
+                e.unique_id() == Some(a.as_str()) && pred(e)
+            })
             .await
     }
 
     /// The Unique-ID of the B leg: the call pivot sees (Call-ID, CallSid).
     pub async fn b_uuid(&self) -> String {
-        let e = self
-            .wait_b(Duration::from_secs(20), "an event of the B leg", |_| true)
-            .await;
-        e.unique_id().unwrap().to_string()
+        self.leg_uuid("B").await
     }
 
+    /// The Unique-ID of the A leg (the caller).
     pub async fn a_uuid(&self) -> String {
-        let e = self
-            .wait_a(Duration::from_secs(20), "an event of the A leg", |_| true)
-            .await;
-        e.unique_id().unwrap().to_string()
+        self.leg_uuid("A").await
     }
 
     /// The CHANNEL_EXECUTE of `app` on the B leg (the n-th, from 0).
@@ -324,13 +346,9 @@ impl Call {
 
     /// Both legs are destroyed (bounded).
     pub async fn gone(&self, within: Duration) {
-        for leg in ["A", "B"] {
-            self.log
-                .wait(within, &format!("CHANNEL_DESTROY of leg {leg}"), |e| {
-                    self.leg_is(e, leg) && is(e, "CHANNEL_DESTROY")
-                })
-                .await;
-        }
+        let what = "CHANNEL_DESTROY";
+        self.wait_a(within, what, |e| is(e, what)).await;
+        self.wait_b(within, what, |e| is(e, what)).await;
     }
 
     /// The caller hangs up: `uuid_kill` of the A leg.
@@ -338,6 +356,21 @@ impl Call {
         let a = self.a_uuid().await;
         let out = self.fs.api(&format!("uuid_kill {a}")).await.unwrap();
         assert!(out.starts_with("+OK"), "uuid_kill {a}: {out}");
+    }
+
+    /// Hangs the A leg up unless it is already gone (a loopback leg follows the other one).
+    pub async fn caller_hangs_up_if_up(&self) {
+        let a = self.a_uuid().await;
+        if self
+            .fs
+            .api(&format!("uuid_exists {a}"))
+            .await
+            .unwrap()
+            .trim()
+            == "true"
+        {
+            let _ = self.fs.api(&format!("uuid_kill {a}")).await;
+        }
     }
 
     /// The caller presses keys now (`uuid_send_dtmf` on the A leg: the B leg receives them).
@@ -358,8 +391,9 @@ impl Call {
     }
 
     /// Names of the applications the B leg started, in order (CHANNEL_EXECUTE).
-    pub fn b_apps(&self) -> Vec<(String, String)> {
+    pub async fn b_apps(&self) -> Vec<(String, String)> {
         self.b_events()
+            .await
             .iter()
             .filter(|e| is(e, "CHANNEL_EXECUTE"))
             .map(|e| {

@@ -114,6 +114,7 @@ impl Lab {
             .await
             .unwrap_or_else(|e| panic!("PIVOT_TEST_FREESWITCH={}: {e}", settings.esl));
         let run = format!("{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        wait_idle(&fs).await;
         let events = EventLog::start(fs.clone(), &run).await;
         let bind = settings.bind_ip();
         let web = WebApp::start().await;
@@ -216,6 +217,21 @@ impl Drop for Lab {
         self.write_captures();
         hupall_blocking(&self.settings, &self.run);
     }
+}
+
+/// A test starts on an idle switch (a failed test's calls take a moment to go).
+async fn wait_idle(fs: &Client) {
+    for _ in 0..100 {
+        let out = fs.api("show channels count").await.unwrap();
+        if out.trim().starts_with("0 total") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let list = fs.api("show channels").await.unwrap_or_default();
+    panic!(
+        "FreeSWITCH has channels that are not this test's: the suite needs an idle switch\n{list}"
+    );
 }
 
 /// `hupall` of this run's calls over a plain blocking socket (no runtime in `drop`).

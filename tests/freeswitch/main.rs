@@ -29,9 +29,9 @@ mod pivot_proc;
 mod proxy;
 mod sequence;
 
-// mod dial;
+mod dial;
 // mod failures;
-// mod gather;
+mod gather;
 // mod httapi;
 // mod lifecycle;
 mod voicemail;
