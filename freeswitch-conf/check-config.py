@@ -102,14 +102,14 @@ EXPECTED = {
 }
 # The conformance suite's extensions (tests/freeswitch): number -> applications, in order.
 TEST_EXTENSIONS = {
-    "9000": ["socket", "set", "log", "playback", "hangup"],
+    "9000": ["set", "socket", "set", "log", "playback", "hangup"],
     "9001": ["sched_hangup", "answer", "park"],
     "9002": ["sched_hangup", "answer", "sleep", "send_dtmf", "park"],
     "9003": ["sched_hangup", "answer", "playback"],
     "9010": ["answer", "playback", "hangup"],
     "9011": ["ring_ready", "sleep", "hangup"],
     "9012": ["hangup"],
-    "9020": ["httapi", "hangup"],
+    "9020": ["answer", "httapi", "hangup"],
 }
 # Channel variables the dialplan may read that are not globals from vars.xml.
 CHANNEL_VARS = {"destination_number"}
@@ -368,8 +368,8 @@ def check_dialplan(root, pre, r):
     _, actions = route(context, "9000")
     check_socket_and_fallback(r, "9000", actions)
     r.check(
-        actions[:1] == [("socket", SOCKET)],
-        "9000 sets nothing before the socket (the variables the test call carries win)",
+        actions[:2] == [("set", "socket_resume=true"), ("socket", SOCKET)],
+        "9000 sets no pivot_* variable before the socket (the test call's own win)",
     )
     check_runtime_variables(context, pre, r)
 
@@ -390,6 +390,10 @@ def check_socket_and_fallback(r, number, actions):
     if not r.check(("socket", SOCKET) in actions, "%s runs socket %s" % (number, SOCKET)):
         return
     at = actions.index(("socket", SOCKET))
+    r.check(
+        ("set", "socket_resume=true") in actions[:at],
+        "%s sets socket_resume=true before the socket (a dropped call is not parked)" % number,
+    )
     sets = [d.split("=")[0] for a, d in actions[:at] if a == "set"]
     later = [d.split("=")[0] for a, d in actions[at:] if a == "set"]
     r.check(

@@ -171,12 +171,14 @@ impl CallBuilder {
         }
     }
 
-    /// A channel variable for both legs (no spaces or commas in `value`).
+    /// A channel variable for both legs (no spaces or commas in `value`); replaces one
+    /// set before.
     pub fn var(mut self, name: &str, value: &str) -> Self {
         assert!(
             !value.contains([' ', ',', '}', '\'']),
             "originate variable {name}={value:?} would need quoting"
         );
+        self.vars.retain(|(n, _)| n != name);
         self.vars.push((name.to_string(), value.to_string()));
         self
     }

@@ -93,11 +93,12 @@ pub struct Lab {
 impl Lab {
     /// The lab with pivot's default test configuration.
     pub async fn start(name: &str) -> Option<Lab> {
-        Self::start_with(name, "").await
+        Self::start_with(name, "", Duration::from_secs(20)).await
     }
 
-    /// `extra_toml` is appended to pivot's configuration (e.g. `[esl]` keys).
-    pub async fn start_with(name: &str, extra_toml: &str) -> Option<Lab> {
+    /// `extra_toml` is appended to pivot's configuration (e.g. `[esl]` keys); `grace` is
+    /// pivot's `--shutdown-grace`.
+    pub async fn start_with(name: &str, extra_toml: &str, grace: Duration) -> Option<Lab> {
         let Some(settings) = Settings::from_env() else {
             SKIP_NOTICE.call_once(|| {
                 // Straight to stderr: libtest hides what print macros write in passing tests.
@@ -125,7 +126,7 @@ impl Lab {
             let base = format!("http://{}:{}", settings.host, fwd.addr().port());
             (base, Some(fwd))
         };
-        let pivot = PivotProc::start(bind, extra_toml).await;
+        let pivot = PivotProc::start(bind, extra_toml, grace).await;
         let proxy = Proxy::start(SocketAddr::new(bind, 0), pivot.esl, true).await;
         Some(Lab {
             name: name.to_string(),

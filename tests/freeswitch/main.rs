@@ -30,8 +30,8 @@ mod proxy;
 mod sequence;
 
 mod dial;
-// mod failures;
+mod failures;
 mod gather;
-// mod httapi;
-// mod lifecycle;
+mod httapi;
+mod lifecycle;
 mod voicemail;

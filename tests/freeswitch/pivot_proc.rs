@@ -47,21 +47,17 @@ api_key = "{API_KEY}"
 }
 
 impl PivotProc {
-    /// Starts pivot and waits (bounded) for its "pivot is running" log line.
-    pub async fn start(bind: IpAddr, extra_toml: &str) -> PivotProc {
+    /// Starts pivot and waits (bounded) for its "pivot is running" log line. `grace`: how
+    /// long calls may go on after SIGTERM before pivot hangs them up.
+    pub async fn start(bind: IpAddr, extra_toml: &str, grace: Duration) -> PivotProc {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pivot.toml");
         std::fs::write(&path, config(dir.path(), bind, extra_toml)).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_pivot"))
-            .args([
-                "serve",
-                "--log-format",
-                "json",
-                "--shutdown-grace",
-                "20s",
-                "--config",
-            ])
+            .args(["serve", "--log-format", "json", "--config"])
             .arg(&path)
+            .arg("--shutdown-grace")
+            .arg(format!("{}ms", grace.as_millis()))
             .env("RUST_LOG", "info")
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
