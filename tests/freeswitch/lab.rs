@@ -185,8 +185,16 @@ impl Lab {
         }
     }
 
-    /// Ends the test: no channel left, pivot stopped, captures written.
+    /// Ends the test: no channel left, pivot stopped, captures written. With
+    /// `PIVOT_TEST_VERBOSE=1` the test's FreeSWITCH events are printed.
     pub async fn finish(mut self) {
+        if std::env::var("PIVOT_TEST_VERBOSE").is_ok_and(|v| v == "1") {
+            println!(
+                "--- FreeSWITCH events of {}:\n{}",
+                self.name,
+                self.events.summary()
+            );
+        }
         self.assert_no_channel_left(Duration::from_secs(10)).await;
         self.finished = true;
         self.write_captures();

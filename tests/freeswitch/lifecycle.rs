@@ -96,6 +96,14 @@ async fn shutdown_deadline_hangs_up_a_call_still_playing() {
     lab.finish().await;
 }
 
+/// The dialplan went on after `socket`: the fallback's marker is on the channel.
+async fn assert_fallback_ran(call: &crate::calls::Call) {
+    call.wait_b(SECS(5), "the fallback (pivot_fallback=true)", |e| {
+        e.variable("pivot_fallback") == Some("true")
+    })
+    .await;
+}
+
 /// SIGKILL while pivot waits for the web app (nothing runs on the channel).
 #[tokio::test]
 async fn pivot_killed_between_applications_the_call_ends() {
@@ -118,13 +126,15 @@ async fn pivot_killed_between_applications_the_call_ends() {
         lasted < 15_000,
         "the call lasted {lasted} ms after pivot was killed"
     );
+    assert_fallback_ran(&call).await;
     call.caller_hangs_up_if_up().await;
     call.gone(SECS(10)).await;
     lab.finish().await;
 }
 
-/// SIGKILL during a 60 s playback: FreeSWITCH plays on unless pivot left a safety net
-/// (issue 9: a sched_hangup set at call start).
+/// SIGKILL during a 60 s playback. Without socket_resume=true FreeSWITCH 1.10.12 plays the
+/// whole minute before the dialplan goes on (issue 9); with it (freeswitch-conf) the
+/// playback stops at once and the fallback ends the call.
 #[tokio::test]
 async fn pivot_killed_mid_playback_the_call_ends_in_bounded_time() {
     let Some(mut lab) = Lab::start("killed_mid_playback").await else {
@@ -145,6 +155,9 @@ async fn pivot_killed_mid_playback_the_call_ends_in_bounded_time() {
         lasted < 30_000,
         "the call went on {lasted} ms into a 60 s playback after pivot was killed"
     );
+    // socket_resume=true (freeswitch-conf): the playback stopped when the connection
+    // dropped and the dialplan's fallback ended the call.
+    assert_fallback_ran(&call).await;
     call.caller_hangs_up_if_up().await;
     call.gone(SECS(10)).await;
     lab.finish().await;

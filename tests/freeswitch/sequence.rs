@@ -4,6 +4,7 @@
 //! scenario can be compared. The real run's sequence is kept in
 //! `fixtures/conformance/<scenario>.commands`; tests/it compares the fake run with it.
 //! Shared by tests/freeswitch and tests/it (included with `#[path]`).
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 

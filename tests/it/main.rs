@@ -8,5 +8,6 @@ mod calls;
 mod cli;
 mod debug_log;
 mod esl_captures;
+mod fake_vs_real;
 mod server;
 mod twiml;
