@@ -40,13 +40,7 @@ impl Settings {
         if target.is_empty() {
             return None;
         }
-        // host:port[:password]; an IPv6 host goes in brackets.
-        let (addr, password) = match target.rsplit_once(':') {
-            Some((head, pw)) if head.contains(':') && !pw.chars().all(|c| c.is_ascii_digit()) => {
-                (head.to_string(), pw.to_string())
-            }
-            _ => (target.to_string(), "ClueCon".to_string()),
-        };
+        let (addr, password) = parse_target(target);
         let host = std::env::var("PIVOT_TEST_HOST").unwrap_or_else(|_| "127.0.0.1".into());
         Some(Settings {
             esl: addr,
@@ -67,6 +61,32 @@ impl Settings {
 }
 
 /// Tests take turns (each has its own runtime; tokio's mutex works across them).
+/// `host:port[:password]` (an IPv6 host in brackets) → (`host:port`, password).
+pub fn parse_target(target: &str) -> (String, String) {
+    let host_end = match target.strip_prefix('[') {
+        Some(rest) => rest.find(']').map_or(0, |i| i + 2),
+        None => target.find(':').unwrap_or(target.len()),
+    };
+    let (host, rest) = target.split_at(host_end.min(target.len()));
+    let rest = rest.strip_prefix(':').unwrap_or(rest);
+    match rest.split_once(':') {
+        Some((port, password)) => (format!("{host}:{port}"), password.to_string()),
+        None => (format!("{host}:{rest}"), "ClueCon".to_string()),
+    }
+}
+
+#[test]
+fn targets_with_and_without_a_password() {
+    let t = |s: &str| parse_target(s);
+    let pair = |a: &str, p: &str| (a.to_string(), p.to_string());
+    assert_eq!(t("127.0.0.1:8021"), pair("127.0.0.1:8021", "ClueCon"));
+    assert_eq!(t("fs.lab:8021:s3cret"), pair("fs.lab:8021", "s3cret"));
+    assert_eq!(t("fs.lab:8021:1234"), pair("fs.lab:8021", "1234"));
+    assert_eq!(t("fs:8021:a:b"), pair("fs:8021", "a:b"));
+    assert_eq!(t("[::1]:8021"), pair("[::1]:8021", "ClueCon"));
+    assert_eq!(t("[::1]:8021:pw"), pair("[::1]:8021", "pw"));
+}
+
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 static SKIP_NOTICE: Once = Once::new();
 
