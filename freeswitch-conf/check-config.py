@@ -6,7 +6,12 @@ What it checks:
   line: include globs relative to the including file, set and env-set, double-dollar
   variables, lines holding include tags or an xml declaration dropped), parses as XML and
   holds what the lab relies on: the modules, the inbound socket, the SIP profile, user
-  1000, the dialplan routes to pivot with their fallback, the en language;
+  1000, the dialplan routes to pivot with their fallback, the test extensions of the
+  conformance suite, the start-up module report, the en language;
+- it does so twice: as started by hand on a host (no environment: the defaults of
+  vars.xml) and as the docker lab starts it (the environment docker-compose.yml gives the
+  freeswitch service), and checks what must differ (pivot's and the web app's address, the
+  inbound socket, the log file);
 - pivot.toml uses only keys pivot accepts, with consistent accounts;
 - docker-compose.yml (when PyYAML is installed) mounts what exists and publishes the RTP
   range FreeSWITCH uses.
@@ -33,7 +38,19 @@ FS_GLOBALS = {
     "log_dir": "/var/log/freeswitch",
     "certs_dir": "/etc/freeswitch/tls",
 }
-TEST_ENV = {"FS_EXTERNAL_IP": "192.0.2.10"}
+# The docker lab's environment (docker-compose.yml, service freeswitch; check_compose
+# checks that the compose file still says this).
+LAB_ENV = {
+    "FS_EXTERNAL_IP": "192.0.2.10",
+    "PIVOT_HOST": "pivot",
+    "PIVOT_PORT": "8084",
+    "WEBAPP_URL": "http://webapp:5000",
+    "FS_LOG_FILE": "/dev/stdout",
+    "FS_LOG_ROLLOVER": "0",
+    "FS_ESL_LISTEN_IP": "0.0.0.0",
+    "FS_ESL_ACL": "esl_lab",
+}
+HOST_ENV = {}
 
 MODULES = {
     "mod_console",
@@ -45,8 +62,10 @@ MODULES = {
     "mod_loopback",
     "mod_sofia",
     "mod_sndfile",
+    "mod_native_file",
     "mod_tone_stream",
     "mod_http_cache",
+    "mod_httapi",
     "mod_flite",
     "mod_say_en",
     "mod_shout",
@@ -59,10 +78,41 @@ CONFIGS = {
     "event_socket.conf",
     "sofia.conf",
     "http_cache.conf",
+    "httapi.conf",
     "shout.conf",
     "acl.conf",
 }
-SOCKET = "pivot:8084 async full"
+SOCKET = "${pivot_host}:${pivot_port} async full"
+# What the two ways of starting FreeSWITCH must give (vars.xml defaults vs. the lab's env).
+EXPECTED = {
+    "host": {
+        "pivot_host": "127.0.0.1",
+        "pivot_port": "8084",
+        "webapp_url": "http://127.0.0.1:5000",
+        "esl": ("127.0.0.1", "8021", "ClueCon", "loopback.auto"),
+        "log": ("/var/log/freeswitch/freeswitch.log", "10485760"),
+    },
+    "lab": {
+        "pivot_host": "pivot",
+        "pivot_port": "8084",
+        "webapp_url": "http://webapp:5000",
+        "esl": ("0.0.0.0", "8021", "ClueCon", "esl_lab"),
+        "log": ("/dev/stdout", "0"),
+    },
+}
+# The conformance suite's extensions (tests/freeswitch): number -> applications, in order.
+TEST_EXTENSIONS = {
+    "9000": ["set", "socket", "set", "log", "playback", "hangup"],
+    "9001": ["sched_hangup", "answer", "park"],
+    "9002": ["sched_hangup", "answer", "sleep", "send_dtmf", "park"],
+    "9003": ["sched_hangup", "answer", "playback"],
+    "9010": ["answer", "playback", "hangup"],
+    "9011": ["ring_ready", "sleep", "hangup"],
+    "9012": ["hangup"],
+    "9020": ["answer", "httapi", "hangup"],
+}
+# Channel variables the dialplan may read that are not globals from vars.xml.
+CHANNEL_VARS = {"destination_number"}
 PIVOT_KEYS = {
     "": {"default_account", "callflows", "esl", "api", "store", "http", "media", "accounts"},
     "esl": {"listen", "max_calls", "max_frame_bytes", "hangup_wait_ms", "reply_timeout_ms"},
@@ -104,6 +154,8 @@ class Preprocessor:
     def __init__(self, env, report):
         self.vars = dict(FS_GLOBALS)
         self.env = env
+        self.env_sets = []
+        self.defaults_before_env = set()
         self.report = report
         self.problems = []
 
@@ -155,6 +207,9 @@ class Preprocessor:
         if cmd == "set":
             self.vars[name.strip()] = val.strip()
         elif cmd == "env-set" and val.startswith("$"):
+            self.env_sets.append(name)
+            if name in self.vars:
+                self.defaults_before_env.add(name)
             if val[1:] in self.env:
                 self.vars[name] = self.env[val[1:]]
         elif cmd == "include" and depth < 20:
@@ -185,16 +240,51 @@ def check_modules_and_sockets(root, r):
         set(loaded) == MODULES and len(loaded) == len(MODULES),
         "modules.conf loads exactly the lab's modules",
     )
-    esl = params(configuration(root, "event_socket.conf"))
-    r.check(
-        (esl.get("listen-ip"), esl.get("listen-port"), esl.get("password"))
-        == ("127.0.0.1", "8021", "ClueCon"),
-        "inbound event socket on 127.0.0.1:8021, password ClueCon",
-    )
     cache = params(configuration(root, "http_cache.conf"))
     r.check(
         "location" in cache and cache.get("enable-file-formats") == "false",
         "http_cache.conf settings",
+    )
+    profile = configuration(root, "httapi.conf").find("profiles/profile[@name='default']")
+    r.check(
+        profile is not None and params(profile).get("gateway-url", "").endswith("/httapi"),
+        "httapi.conf has the default profile, gateway-url .../httapi",
+    )
+
+
+def check_environment(root, pre, r, env):
+    """What differs between a host start and the docker lab: addresses, socket, log."""
+    want = EXPECTED[env]
+    for name in ("pivot_host", "pivot_port", "webapp_url"):
+        r.check(
+            pre.vars.get(name) == want[name],
+            "%s: %s is %s" % (env, name, want[name]),
+        )
+    esl = params(configuration(root, "event_socket.conf"))
+    got = tuple(esl.get(k) for k in ("listen-ip", "listen-port", "password", "apply-inbound-acl"))
+    r.check(got == want["esl"], "%s: inbound event socket %s" % (env, "/".join(got)))
+    acls = {l.get("name") for l in root.iter("list")}
+    acl = got[3] or ""
+    r.check(acl.endswith(".auto") or acl in acls, "%s: event socket list %s exists" % (env, acl))
+    profile = configuration(root, "logfile.conf").find("profiles/profile[@name='default']")
+    log = params(profile.find("settings"))
+    r.check(
+        (log.get("logfile"), log.get("rollover")) == want["log"],
+        "%s: log file %s, rollover %s" % ((env,) + want["log"]),
+    )
+    levels = profile.find("mappings/map[@name='all']").get("value", "").split(",")
+    r.check("console" in levels, "%s: the log keeps console-level lines (start-up report)" % env)
+
+
+def check_vars(pre, r):
+    """Every env-set has a set default before it; the start-up module report."""
+    missing = [n for n in pre.env_sets if n not in pre.defaults_before_env]
+    r.check(not missing, "every env-set variable has a default set before it %s" % missing)
+    report = pre.vars.get("api_on_startup", "")
+    r.check(
+        all("module_exists %s" % m in report for m in ("mod_shout", "mod_http_cache", "mod_httapi"))
+        and "${" not in report,
+        "api_on_startup reports mod_shout, mod_http_cache, mod_httapi (no ${} in a global)",
     )
 
 
@@ -211,10 +301,14 @@ def check_sofia(root, r):
         and s.get("auth-calls") == "true",
         "internal: port 5060, context default, calls authenticated",
     )
-    ext = TEST_ENV["FS_EXTERNAL_IP"]
+    ext = LAB_ENV["FS_EXTERNAL_IP"]
     r.check(
         s.get("ext-sip-ip") == ext and s.get("ext-rtp-ip") == ext,
         "ext-sip-ip/ext-rtp-ip come from FS_EXTERNAL_IP",
+    )
+    r.check(
+        "rtp-timeout-sec" not in s and "rtp-hold-timeout-sec" not in s,
+        "no deprecated rtp-timeout-sec/rtp-hold-timeout-sec (FreeSWITCH 1.10 warns)",
     )
     acls = {l.get("name") for l in root.iter("list")}
     acl = s.get("local-network-acl", "")
@@ -247,15 +341,15 @@ def route(context, number):
     return None, []
 
 
-def check_dialplan(root, r):
+def check_dialplan(root, pre, r):
     context = root.find("./section[@name='dialplan']/context[@name='default']")
     if not r.check(context is not None, "dialplan context default"):
         return
     name, actions = route(context, "3004")
     r.check(
-        ("set", "pivot_voice_url=http://webapp:5000/voice") in actions
+        ("set", "pivot_voice_url=%s/voice" % pre.vars.get("webapp_url")) in actions
         and ("set", "pivot_debug=true") in actions,
-        "3004 (%s) sets pivot_voice_url and pivot_debug" % name,
+        "3004 (%s) sets pivot_voice_url (webapp_url/voice) and pivot_debug" % name,
     )
     check_socket_and_fallback(r, "3004", actions)
     name, actions = route(context, "777")
@@ -265,6 +359,30 @@ def check_dialplan(root, r):
     )
     check_socket_and_fallback(r, "777", actions)
     r.check(route(context, "abc")[0] is None, "a non-numeric destination matches no extension")
+    for number, apps in TEST_EXTENSIONS.items():
+        name, actions = route(context, number)
+        r.check(
+            name not in (None, route(context, "777")[0]) and [a for a, _ in actions] == apps,
+            "test extension %s (%s): %s" % (number, name, " ".join(apps)),
+        )
+    _, actions = route(context, "9000")
+    check_socket_and_fallback(r, "9000", actions)
+    r.check(
+        actions[:2] == [("set", "socket_resume=true"), ("socket", SOCKET)],
+        "9000 sets no pivot_* variable before the socket (the test call's own win)",
+    )
+    check_runtime_variables(context, pre, r)
+
+
+def check_runtime_variables(context, pre, r):
+    """Every ${name} the dialplan reads is a global from vars.xml (the default a channel
+    variable of the same name overrides) or a channel variable FreeSWITCH always sets."""
+    unknown = set()
+    for action in context.iter("action"):
+        for name in re.findall(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)\}", action.get("data") or ""):
+            if name not in pre.vars and name not in CHANNEL_VARS:
+                unknown.add(name)
+    r.check(not unknown, "every ${variable} of the dialplan has a default %s" % sorted(unknown))
 
 
 def check_socket_and_fallback(r, number, actions):
@@ -272,8 +390,16 @@ def check_socket_and_fallback(r, number, actions):
     if not r.check(("socket", SOCKET) in actions, "%s runs socket %s" % (number, SOCKET)):
         return
     at = actions.index(("socket", SOCKET))
-    sets = [d.split("=")[0] for a, d in actions[at:] if a == "set"]
-    r.check(not sets, "%s sets every variable before the socket" % number)
+    r.check(
+        ("set", "socket_resume=true") in actions[:at],
+        "%s sets socket_resume=true before the socket (a dropped call is not parked)" % number,
+    )
+    sets = [d.split("=")[0] for a, d in actions[:at] if a == "set"]
+    later = [d.split("=")[0] for a, d in actions[at:] if a == "set"]
+    r.check(
+        later in ([], ["pivot_fallback"]),
+        "%s sets every variable before the socket %s (then only pivot_fallback)" % (number, sets),
+    )
     r.check(
         "playback" in apps[at:] and apps[-1] == "hangup",
         "%s has a fallback after socket: %s" % (number, apps[at + 1 :]),
@@ -290,15 +416,21 @@ def check_language(root, r):
     r.check(ok, "language en with say-module en and phrases/macros")
 
 
-def check_freeswitch(r):
-    pre = Preprocessor(TEST_ENV, r)
+def assemble(env, r):
+    pre = Preprocessor(env, r)
     text = "".join(pre.run(os.path.join(CONF, "freeswitch.xml")))
     for problem in pre.problems:
         r.check(False, problem)
     try:
-        root = ET.fromstring(text)
+        return ET.fromstring(text), pre
     except ET.ParseError as err:
         r.check(False, "assembled freeswitch.xml parses: %s" % err)
+        return None, pre
+
+
+def check_freeswitch(r):
+    root, pre = assemble(LAB_ENV, r)
+    if root is None:
         return None
     r.check(
         root.tag == "document" and root.get("type") == "freeswitch/xml",
@@ -309,14 +441,17 @@ def check_freeswitch(r):
         sorted(sections) == ["configuration", "dialplan", "directory", "languages"],
         "sections %s" % sections,
     )
-    for check in (
-        check_modules_and_sockets,
-        check_sofia,
-        check_directory,
-        check_dialplan,
-        check_language,
-    ):
-        check(root, r)
+    check_modules_and_sockets(root, r)
+    check_vars(pre, r)
+    check_sofia(root, r)
+    check_directory(root, r)
+    check_dialplan(root, pre, r)
+    check_language(root, r)
+    check_environment(root, pre, r, "lab")
+    host_root, host_pre = assemble(HOST_ENV, r)
+    if host_root is not None:
+        check_environment(host_root, host_pre, r, "host")
+        check_dialplan(host_root, host_pre, r)
     return root
 
 
@@ -345,8 +480,8 @@ def check_pivot_toml(r):
         unknown += ["accounts.%s" % k for k in account if k not in PIVOT_KEYS["accounts"]]
     r.check(not unknown, "pivot.toml uses only accepted keys %s" % unknown)
     r.check(
-        cfg.get("esl", {}).get("listen") == "0.0.0.0:8084",
-        "pivot listens for FreeSWITCH on 0.0.0.0:8084",
+        cfg.get("esl", {}).get("listen") == "0.0.0.0:%s" % LAB_ENV["PIVOT_PORT"],
+        "pivot listens for FreeSWITCH on 0.0.0.0:%s (PIVOT_PORT)" % LAB_ENV["PIVOT_PORT"],
     )
     r.check(cfg.get("api", {}).get("listen") == "0.0.0.0:8000", "REST API on 0.0.0.0:8000")
     ids = [a.get("id", "") for a in cfg.get("accounts", [])]
@@ -367,8 +502,19 @@ def check_compose(r, root):
     with open(os.path.join(HERE, "docker-compose.yml"), encoding="utf-8") as f:
         services = yaml.safe_load(f)["services"]
     r.check(
-        set(services) == {"freeswitch", "pivot", "webapp"},
+        {"freeswitch", "pivot", "webapp"} <= set(services),
         "compose services freeswitch, pivot, webapp",
+    )
+    fs = services["freeswitch"]
+    env = {k: str(v) for k, v in (fs.get("environment") or {}).items()}
+    differs = [
+        k for k, v in LAB_ENV.items() if k != "FS_EXTERNAL_IP" and env.get(k) != v
+    ]
+    r.check(not differs, "the freeswitch service's environment is the lab's %s" % differs)
+    esl = [p for p in fs.get("ports", []) if "8021" in str(p)]
+    r.check(
+        esl == ["127.0.0.1:8021:8021"],
+        "the inbound event socket is published on the host's loopback only %s" % esl,
     )
     mounts = [v for s in services.values() for v in s.get("volumes", []) if v.startswith(".")]
     missing = [m for m in mounts if not os.path.exists(os.path.join(HERE, m.split(":")[0]))]

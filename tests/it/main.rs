@@ -8,6 +8,7 @@ mod calls;
 mod cli;
 mod debug_log;
 mod esl_captures;
+mod fake_vs_real;
 mod outbound;
 mod pipeline;
 mod recording;
