@@ -98,6 +98,18 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         Ok(())
     }
 
+    /// Sets constant channel variables pivot chose (`a=1;b=2`), at once, in one command
+    /// (`uuid_setvar_multi`); waits, like [`Self::setvar`], for what was queued.
+    pub(super) async fn setvars(&mut self, pairs: &'static str) -> Result<(), SessionError> {
+        self.session.wait_idle().await?;
+        if self.session.is_over() {
+            return Ok(());
+        }
+        let cmd = format!("uuid_setvar_multi {} {pairs}", self.call_id);
+        self.session.command(Command::Api(cmd)).await?;
+        Ok(())
+    }
+
     pub(super) async fn say(&mut self, say: Say, barge_in: bool) -> Result<Step, SessionError> {
         let Some(say_type) = say.say_type else {
             let mut tts = Tts::text(say.text);

@@ -157,9 +157,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         } else {
             let cmd = Command::Api(format!("http_put {} {}", fs_url(&up.url), up.file));
             match self.session.command_within(cmd, UPLOAD_TIMEOUT).await {
-                Ok(reply) if reply.starts_with("+OK") => {
+                Ok(reply) if http_put_ok(&reply) => {
                     UploadResult::Uploaded(reply.trim().to_string())
                 }
+                // Seen on 1.10.12: an empty or missing file answers `+OK 0` / `-ERR 0` and
+                // sends no request at all.
                 Ok(reply) => UploadResult::Failed(reply.trim().to_string()),
                 Err(e) => UploadResult::Failed(format!("not uploaded: {e}")),
             }
@@ -236,6 +238,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     }
 }
 
+/// `http_put` answers `+OK <status>`; only a 2xx status means the file arrived.
+fn http_put_ok(reply: &str) -> bool {
+    reply
+        .trim()
+        .strip_prefix("+OK ")
+        .and_then(|code| code.trim().parse::<u16>().ok())
+        .is_some_and(|code| (200..300).contains(&code))
+}
+
 /// `<url>/<name>`, keeping the base URL's query string.
 pub(super) fn upload_url(base: &HttpUrl, name: &str) -> HttpUrl {
     let mut url = base.as_url().clone();
@@ -252,4 +263,18 @@ pub(super) fn fs_url(url: &HttpUrl) -> String {
         .replace('$', "%24")
         .replace('{', "%7B")
         .replace('}', "%7D")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::http_put_ok;
+
+    #[test]
+    fn only_a_2xx_http_put_is_an_upload() {
+        assert!(http_put_ok("+OK 201\n"));
+        assert!(http_put_ok("+OK 204"));
+        assert!(!http_put_ok("+OK 0"), "an empty file: no request was sent");
+        assert!(!http_put_ok("-ERR 500"));
+        assert!(!http_put_ok("+OK"));
+    }
 }

@@ -160,6 +160,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     /// When the caller hangs up during the bridge, the action is still requested (after
     /// the hangup, as Twilio does when the dial ends).
     pub(super) async fn dial(&mut self, d: Dial) -> Result<Step, SessionError> {
+        // A failed bridge must not hang the caller up (FreeSWITCH does, except for
+        // NO_ANSWER, without continue_on_fail), and an ended one must let the document go on.
+        self.setvars("continue_on_fail=true;hangup_after_bridge=false")
+            .await?;
         let arg = self.dial_string(&d);
         let Some(bridge) = self.session.start_app("bridge", Some(arg), None).await? else {
             return Ok(Step::Over);

@@ -325,10 +325,10 @@ impl Peer {
         let ours = target == self.chan.call.uuid && self.chan.is_up();
         let no_channel = "-ERR No such channel!\n".to_string();
         let body = match verb {
-            "uuid_setvar" if ours => "+OK".to_string(),
+            "uuid_setvar" | "uuid_setvar_multi" if ours => "+OK".to_string(),
             "uuid_break" if ours => "+OK\n".to_string(),
             "uuid_kill" if ours => "+OK\n".to_string(),
-            "uuid_setvar" | "uuid_break" | "uuid_kill" => no_channel,
+            "uuid_setvar" | "uuid_setvar_multi" | "uuid_break" | "uuid_kill" => no_channel,
             "module_exists" => "true".to_string(),
             // The safety net pivot sets at call start; a simulated call never lasts that long.
             "sched_hangup" if words.clone().next() == Some(self.chan.call.uuid.as_str()) => {

@@ -159,6 +159,16 @@ impl Session {
                 self.shared.update(|t| t.vars_set.push((name, value)));
                 ("+OK".into(), Effect::None)
             }
+            "uuid_setvar_multi" if live => {
+                let pairs = words.collect::<Vec<_>>().join(" ");
+                for pair in pairs.split(';') {
+                    let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                    self.chan.set_var(name, value);
+                    let p = (name.to_string(), value.to_string());
+                    self.shared.update(|t| t.vars_set.push(p));
+                }
+                ("+OK".into(), Effect::None)
+            }
             "uuid_getvar" if live => {
                 let name = words.next().unwrap_or("");
                 let v = self.chan.var(name).unwrap_or("_undef_").to_string();
@@ -183,7 +193,9 @@ impl Session {
                     None => ("-USAGE: <time> <uuid> [<cause>]\n".into(), Effect::None),
                 }
             }
-            "uuid_break" | "uuid_kill" | "uuid_setvar" | "uuid_getvar" => no_channel(),
+            "uuid_break" | "uuid_kill" | "uuid_setvar" | "uuid_setvar_multi" | "uuid_getvar" => {
+                no_channel()
+            }
             "http_put" => {
                 let url = target.to_string();
                 let file = words.next().unwrap_or("").to_string();

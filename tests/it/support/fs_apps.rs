@@ -367,6 +367,36 @@ impl Session {
         if let Some(top) = self.stack.last_mut() {
             top.resume(Instant::now());
         }
+        if r.exec.app == "bridge" && self.phase == Phase::Up {
+            Box::pin(self.after_failed_bridge()).await;
+        }
+    }
+
+    /// mod_dptools' bridge: when it fails for any reason but NO_ANSWER, NO_USER_RESPONSE
+    /// or ORIGINATOR_CANCEL, the caller is hung up with that cause unless the caller's
+    /// channel has continue_on_fail=true (seen on 1.10.12: a busy target hung the caller up).
+    async fn after_failed_bridge(&mut self) {
+        let status = self
+            .chan
+            .var("DIALSTATUS")
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        let cause = match status.as_str() {
+            "SUCCESS" | "NOANSWER" | "NO_ANSWER" | "" => return,
+            "BUSY" => "USER_BUSY",
+            "CHANUNAVAIL" => "CHANNEL_UNACCEPTABLE",
+            _ => "NORMAL_TEMPORARY_FAILURE",
+        };
+        let keep = self
+            .chan
+            .var("continue_on_fail")
+            .is_some_and(|v| switch_true(Some(v)));
+        if !keep {
+            self.note(format!(
+                "bridge failed ({status}) without continue_on_fail: hangup"
+            ));
+            self.hangup(cause.to_string(), HangupBy::App).await;
+        }
     }
 
     /// Fires the due DTMF of the running app and ends it when its time is over.
