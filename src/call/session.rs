@@ -547,8 +547,22 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         if self.state != ChannelState::Ringing {
             return Ok(!self.is_over());
         }
-        if !self.queue_app("answer", None, None).await? {
-            return Ok(false);
+        if self.app_running() {
+            // Behind what is queued, in order.
+            if !self.queue_app("answer", None, None).await? {
+                return Ok(false);
+            }
+        } else {
+            // Nothing queued: answered at once by the socket's own thread, without an
+            // application (whose EXECUTE and EXECUTE_COMPLETE events FreeSWITCH would build
+            // with every channel variable). The next events say it is answered.
+            if self.is_over() {
+                return Ok(false);
+            }
+            self.confirm().await?;
+            self.note("answer (uuid_answer)");
+            let cmd = Command::Api(format!("uuid_answer {}", self.call_id));
+            self.send_ignored(cmd).await?;
         }
         if self.state == ChannelState::Ringing {
             self.state = ChannelState::Answering;
@@ -767,6 +781,7 @@ fn command_name(cmd: &Command) -> &'static str {
         Command::Resume => "resume",
         Command::Filter { .. } => "filter",
         Command::Events(_) => "event",
+        Command::NixEvents(_) => "nixevent",
         Command::Api(_) => "api",
         Command::BgApi(_) => "bgapi",
         Command::Execute(_) => "sendmsg execute",

@@ -66,10 +66,19 @@ impl ChannelState {
         }
     }
 
-    /// CHANNEL_HANGUP_COMPLETE: also a hangup when CHANNEL_HANGUP was missed.
+    /// CHANNEL_HANGUP_COMPLETE: also a hangup when CHANNEL_HANGUP was missed. Its cause
+    /// replaces an UNKNOWN one (a linger notice says that, not why).
     pub fn complete(&mut self, cause: HangupCause) {
         match self {
-            ChannelState::HungUp { complete, .. } => *complete = true,
+            ChannelState::HungUp {
+                complete,
+                cause: known,
+            } => {
+                *complete = true;
+                if *known == causes::unknown() {
+                    *known = cause;
+                }
+            }
             s if s.is_up() => {
                 *s = ChannelState::HungUp {
                     cause,

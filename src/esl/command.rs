@@ -26,6 +26,9 @@ pub enum Command {
     },
     /// `event plain <names..>`.
     Events(Vec<String>),
+    /// `nixevent <names..>`: stop receiving these event types (after `myevents`, the
+    /// cheapest way to take only a few: the type check runs before any filter).
+    NixEvents(Vec<String>),
     /// `api <cmd>`: answered by an `api/response`.
     Api(String),
     /// `bgapi <cmd>`: answered by a reply with a Job-UUID, then a BACKGROUND_JOB event.
@@ -122,14 +125,8 @@ impl Command {
             Command::Filter { header, value } => {
                 put_line(dst, &["filter ", header, " ", value]);
             }
-            Command::Events(names) => {
-                dst.put_slice(b"event plain");
-                for name in names {
-                    dst.put_u8(b' ');
-                    dst.put_slice(name.as_bytes());
-                }
-                dst.put_slice(b"\n\n");
-            }
+            Command::Events(names) => put_names(dst, b"event plain", names),
+            Command::NixEvents(names) => put_names(dst, b"nixevent", names),
             Command::Api(cmd) => put_line(dst, &["api ", cmd]),
             Command::BgApi(cmd) => put_line(dst, &["bgapi ", cmd]),
             Command::Execute(exec) => encode_execute(exec, dst),
@@ -160,7 +157,7 @@ impl Command {
                 }
                 single_line("filter value", value)
             }
-            Command::Events(names) => {
+            Command::Events(names) | Command::NixEvents(names) => {
                 if names.is_empty() {
                     return Err(CommandError::Empty {
                         field: "event names",
@@ -183,6 +180,15 @@ impl Command {
             Command::Hangup { cause: None } => Ok(()),
         }
     }
+}
+
+fn put_names(dst: &mut BytesMut, verb: &[u8], names: &[String]) {
+    dst.put_slice(verb);
+    for name in names {
+        dst.put_u8(b' ');
+        dst.put_slice(name.as_bytes());
+    }
+    dst.put_slice(b"\n\n");
 }
 
 fn encode_execute(exec: &Execute, dst: &mut BytesMut) {

@@ -41,6 +41,10 @@ impl Command {
                 let names = names.split(' ').filter(|n| !n.is_empty());
                 Command::Events(names.map(str::to_owned).collect())
             }
+            ("nixevent", rest) => {
+                let names = rest.split(' ').filter(|n| !n.is_empty());
+                Command::NixEvents(names.map(str::to_owned).collect())
+            }
             ("api", cmd) if !cmd.is_empty() => Command::Api(cmd.to_owned()),
             ("bgapi", cmd) if !cmd.is_empty() => Command::BgApi(cmd.to_owned()),
             ("sendmsg", "") => sendmsg(frame)?,

@@ -97,7 +97,7 @@ impl Peer {
         match app.as_str() {
             "answer" if !self.chan.answered => {
                 self.chan.answered = true;
-                self.emit("CHANNEL_ANSWER", Vec::new(), "").await
+                self.emit_answer().await
             }
             "hangup" => {
                 let cause = arg.split_whitespace().next().unwrap_or("NORMAL_CLEARING");
@@ -105,6 +105,10 @@ impl Peer {
             }
             _ => Ok(()),
         }
+    }
+
+    pub(super) async fn emit_answer(&mut self) -> Result<(), SimError> {
+        self.emit("CHANNEL_ANSWER", Vec::new(), "").await
     }
 
     /// Application, Application-Data, Application-Response (when ending), Application-UUID.

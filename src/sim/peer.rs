@@ -59,6 +59,8 @@ pub(super) struct Peer {
     pub(super) timeline: Timeline,
     pub(super) http: reqwest::Client,
     myevents: bool,
+    /// Event types `nixevent` took away.
+    nixed: Vec<String>,
     filters: Vec<(String, String)>,
     pub(super) linger: bool,
     pub(super) running: Option<Running>,
@@ -130,6 +132,7 @@ impl Peer {
             timeline,
             http,
             myevents: false,
+            nixed: Vec::new(),
             filters: Vec::new(),
             linger: false,
             running: None,
@@ -228,6 +231,11 @@ impl Peer {
                 self.myevents = true;
                 self.reply("myevents", "+OK Events Enabled").await
             }
+            Command::NixEvents(names) => {
+                let what = format!("nixevent {}", names.join(" "));
+                self.nixed.extend(names);
+                self.reply(&what, "+OK events nixed").await
+            }
             Command::Events(names) => {
                 self.myevents = true;
                 let what = format!("event plain {}", names.join(" "));
@@ -270,9 +278,15 @@ impl Peer {
         self.send(&wire::connect_reply(&data)).await
     }
 
-    /// True when the event passes the `filter`s pivot set (none set: every event passes).
+    /// True when the event passes the subscription (`myevents` less what `nixevent`
+    /// removed) and the `filter`s pivot set (none set: every event passes).
     pub(super) fn passes(&self, headers: &[(String, String)]) -> bool {
+        let name = headers
+            .iter()
+            .find(|(h, _)| h == "Event-Name")
+            .map_or("", |(_, v)| v.as_str());
         self.myevents
+            && !self.nixed.iter().any(|n| n == name)
             && (self.filters.is_empty()
                 || self.filters.iter().any(|(fh, fv)| {
                     headers
@@ -328,6 +342,8 @@ impl Peer {
             "uuid_setvar" | "uuid_setvar_multi" if ours => "+OK".to_string(),
             "uuid_break" if ours => "+OK\n".to_string(),
             "uuid_kill" if ours => "+OK\n".to_string(),
+            "uuid_answer" if ours => "+OK\n".to_string(),
+            "uuid_answer" => "-ERROR\n".to_string(),
             "uuid_setvar" | "uuid_setvar_multi" | "uuid_break" | "uuid_kill" => no_channel,
             "module_exists" => "true".to_string(),
             // The safety net pivot sets at call start; a simulated call never lasts that long.
@@ -340,6 +356,10 @@ impl Peer {
         self.note(&format!("← api {line} → {}", body.trim_end()));
         self.send(&wire::api_response(&body)).await?;
         match verb {
+            "uuid_answer" if ours && !self.chan.answered => {
+                self.chan.answered = true;
+                self.emit_answer().await
+            }
             "uuid_break" if ours => self.break_app().await,
             "uuid_kill" if ours => {
                 let cause = words.next().unwrap_or("NORMAL_CLEARING").to_string();

@@ -51,6 +51,7 @@ fn line(cmd: &Command) -> String {
         Command::Resume => "resume".into(),
         Command::Filter { header, value } => format!("filter {header} {value}"),
         Command::Events(names) => format!("event plain {}", names.join(" ")),
+        Command::NixEvents(names) => format!("nixevent {}", names.join(" ")),
         Command::Api(c) => format!("api {c}"),
         Command::BgApi(c) => format!("bgapi {c}"),
         Command::Execute(x) => match &x.arg {

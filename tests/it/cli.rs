@@ -57,13 +57,13 @@ async fn demo_timeline_holds_every_step_in_order() {
         (Source::Pivot, "request: Get http://127.0.0.1:"),
         (Source::WebApp, "GET /voice"),
         (Source::Pivot, "response: 200"),
-        (Source::Switch, "← sendmsg execute answer"),
+        (Source::Switch, "← api uuid_answer"),
         (Source::Switch, "← sendmsg execute speak flite|slt|Hello"),
         (Source::Pivot, "event: CHANNEL_EXECUTE_COMPLETE speak"),
         (Source::Switch, "← sendmsg execute playback tone_stream://"),
         (Source::Switch, "← sendmsg execute record /tmp/"),
         (Source::Switch, "the caller hangs up"),
-        (Source::Switch, "→ CHANNEL_HANGUP NORMAL_CLEARING"),
+        (Source::Switch, "→ disconnect notice (linger)"),
         (Source::Switch, "→ CHANNEL_HANGUP_COMPLETE"),
         (Source::WebApp, "PUT /recordings/"),
         (Source::Pivot, "upload: http://127.0.0.1:"),
@@ -77,14 +77,15 @@ async fn demo_timeline_holds_every_step_in_order() {
     let mut i = find(&e, 0, Source::Pivot, "connected: call");
     for step in [
         "← myevents",
+        "← nixevent",
         "← linger",
         "← api sched_hangup +",
-        "← sendmsg execute answer",
+        "← api uuid_answer",
     ] {
         i = find(&e, i, Source::Switch, step);
     }
     // The record's completion carries the recording's result, after the hangup.
-    let hangup = find(&e, 0, Source::Switch, "→ CHANNEL_HANGUP ");
+    let hangup = find(&e, 0, Source::Switch, "→ disconnect notice (linger)");
     find(
         &e,
         hangup,

@@ -12,6 +12,7 @@ enum Effect {
     None,
     Break { all: bool },
     Kill(String),
+    Answer,
 }
 
 /// A small fake audio file: a WAV header and 0.1 s of silence (or an ID3-tagged blob for mp3).
@@ -72,6 +73,7 @@ impl Session {
             Effect::None => {}
             Effect::Break { all } => self.break_app(all).await,
             Effect::Kill(cause) => self.hangup_from_outside(cause).await,
+            Effect::Answer => self.answer_now().await,
         }
     }
 
@@ -125,6 +127,7 @@ impl Session {
             Effect::None => {}
             Effect::Break { all } => self.break_app(all).await,
             Effect::Kill(cause) => self.hangup_from_outside(cause).await,
+            Effect::Answer => self.answer_now().await,
         }
     }
 
@@ -175,6 +178,9 @@ impl Session {
                 (v, Effect::None)
             }
             "uuid_exists" => (live.to_string(), Effect::None),
+            // Answered by the socket's thread at once: CHANNEL_ANSWER, no application events.
+            "uuid_answer" if live => ("+OK\n".into(), Effect::Answer),
+            "uuid_answer" => ("-ERROR\n".into(), Effect::None),
             // Every module the project's configuration loads is there (script an answer
             // with `api_answer("module_exists mod_shout", "false")` to take one away).
             "module_exists" => ("true".into(), Effect::None),

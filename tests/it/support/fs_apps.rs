@@ -279,6 +279,16 @@ impl Session {
         }
     }
 
+    /// `uuid_answer`: the channel is answered now, outside its queue.
+    pub async fn answer_now(&mut self) {
+        if self.phase == Phase::Up && !self.chan.answered {
+            self.chan.answer();
+            self.shared.update(|t| t.answered_by_api = true);
+            self.emit("CHANNEL_ANSWER", ChanState::Execute, Vec::new())
+                .await;
+        }
+    }
+
     /// A DTMF and a CHANNEL_HANGUP of another channel, on this socket.
     async fn emit_foreign(&mut self) {
         let other = uuid::Uuid::new_v4().to_string();

@@ -8,6 +8,33 @@ use super::fs_session::{Phase, Session};
 use super::fs_wire::Command;
 use super::transcript::Linger;
 
+/// The event types `myevents` subscribes to in mod_event_socket.c (FreeSWITCH 1.10.12).
+pub const MYEVENTS: [&str; 23] = [
+    "CHANNEL_ANSWER",
+    "CHANNEL_APPLICATION",
+    "CHANNEL_BRIDGE",
+    "CHANNEL_CREATE",
+    "CHANNEL_DATA",
+    "CHANNEL_DESTROY",
+    "CHANNEL_EXECUTE",
+    "CHANNEL_EXECUTE_COMPLETE",
+    "CHANNEL_HANGUP",
+    "CHANNEL_HANGUP_COMPLETE",
+    "CHANNEL_ORIGINATE",
+    "CHANNEL_UUID",
+    "CHANNEL_OUTGOING",
+    "CHANNEL_PARK",
+    "CHANNEL_PROGRESS",
+    "CHANNEL_PROGRESS_MEDIA",
+    "CHANNEL_STATE",
+    "CHANNEL_UNBRIDGE",
+    "CHANNEL_UNPARK",
+    "DETECTED_SPEECH",
+    "DTMF",
+    "NOTALK",
+    "TALK",
+];
+
 impl Session {
     /// `myevents` / `event plain` subscriptions, then mod_event_socket's filter logic:
     /// positive filters are OR-ed, a `-` value vetoes, `/re/` is a regular expression.
@@ -19,11 +46,12 @@ impl Session {
                 .map(|(_, v)| v.as_str())
         };
         let name = get("Event-Name").unwrap_or("");
-        let subscribed = self.myevents
-            || self
-                .event_names
-                .iter()
-                .any(|n| n.eq_ignore_ascii_case(name) || n.eq_ignore_ascii_case("ALL"));
+        let listed = |list: &[String]| {
+            list.iter()
+                .any(|n| n.eq_ignore_ascii_case(name) || n.eq_ignore_ascii_case("ALL"))
+        };
+        let by_myevents = self.myevents && MYEVENTS.iter().any(|n| n.eq_ignore_ascii_case(name));
+        let subscribed = (by_myevents || listed(&self.event_names)) && !listed(&self.nixed);
         if !subscribed {
             return false;
         }
@@ -77,6 +105,20 @@ impl Session {
         self.shared.update(|t| t.event_subscriptions.push(rest));
         self.reply(&format!("+OK event listener enabled {format}"))
             .await;
+    }
+
+    /// `nixevent <names>`: these types are no longer sent (`+OK events nixed`).
+    pub async fn on_nixevent(&mut self, cmd: &Command) {
+        let names: Vec<String> = cmd.rest().split_whitespace().map(str::to_string).collect();
+        if names.is_empty() {
+            self.reply("-ERR no keywords supplied").await;
+            return;
+        }
+        self.nixed.extend(names.iter().cloned());
+        self.event_names
+            .retain(|n| !names.iter().any(|x| x.eq_ignore_ascii_case(n)));
+        self.shared.update(|t| t.nixed.extend(names));
+        self.reply("+OK events nixed").await;
     }
 
     pub async fn on_linger(&mut self, cmd: &Command) {

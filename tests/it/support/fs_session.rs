@@ -73,6 +73,8 @@ pub struct Session {
     pub chan: Channel,
     pub myevents: bool,
     pub event_names: Vec<String>,
+    /// Types `nixevent` took away.
+    pub nixed: Vec<String>,
     pub filters: Vec<(String, String)>,
     pub linger: Linger,
     pub resumed: bool,
@@ -122,6 +124,7 @@ pub async fn run(
         chan,
         myevents: false,
         event_names: Vec::new(),
+        nixed: Vec::new(),
         filters: Vec::new(),
         linger: Linger::Off,
         resumed: false,
@@ -285,6 +288,7 @@ impl Session {
             "connect" => self.on_connect().await,
             "myevents" => self.on_myevents(&cmd).await,
             "event" => self.on_event_cmd(&cmd).await,
+            "nixevent" => self.on_nixevent(&cmd).await,
             "noevents" => {
                 self.myevents = false;
                 self.event_names.clear();

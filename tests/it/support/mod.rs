@@ -9,7 +9,7 @@ pub mod fake_fs;
 mod fs_api;
 mod fs_apps;
 mod fs_channel;
-mod fs_commands;
+pub mod fs_commands;
 mod fs_hangup;
 mod fs_session;
 pub mod fs_wire;

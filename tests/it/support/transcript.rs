@@ -145,6 +145,8 @@ pub struct Transcript {
     pub myevents: bool,
     /// `event plain ...` subscriptions, as sent.
     pub event_subscriptions: Vec<String>,
+    /// Event types taken away with `nixevent`.
+    pub nixed: Vec<String>,
     /// `filter` headers and values, in order (`delete` removes).
     pub filters: Vec<(String, String)>,
     pub linger: Linger,
@@ -164,6 +166,8 @@ pub struct Transcript {
     pub timeline: Vec<TimelineEntry>,
     /// The fake finished (socket closed one way or the other).
     pub done: bool,
+    /// `api uuid_answer` answered the channel (no `answer` application ran).
+    pub answered_by_api: bool,
     /// How many times the parked channel waited for its next media frame before it ran
     /// what was queued (FreeSWITCH's park loop looks at its queue once per 20 ms frame).
     pub park_waits: u32,
