@@ -179,35 +179,6 @@ const EVENTS: [&str; 3] = [
     "DTMF",
 ];
 
-/// What `myevents` subscribes to on FreeSWITCH 1.10 (mod_event_socket.c). Every event of
-/// the switch goes past every listener's type check, then its filters: unsubscribing with
-/// `nixevent` is cheaper for FreeSWITCH than filters (esl-notes: "What each event costs").
-const MYEVENTS: [&str; 23] = [
-    "CHANNEL_ANSWER",
-    "CHANNEL_APPLICATION",
-    "CHANNEL_BRIDGE",
-    "CHANNEL_CREATE",
-    "CHANNEL_DATA",
-    "CHANNEL_DESTROY",
-    "CHANNEL_EXECUTE",
-    "CHANNEL_EXECUTE_COMPLETE",
-    "CHANNEL_HANGUP",
-    "CHANNEL_HANGUP_COMPLETE",
-    "CHANNEL_ORIGINATE",
-    "CHANNEL_UUID",
-    "CHANNEL_OUTGOING",
-    "CHANNEL_PARK",
-    "CHANNEL_PROGRESS",
-    "CHANNEL_PROGRESS_MEDIA",
-    "CHANNEL_STATE",
-    "CHANNEL_UNBRIDGE",
-    "CHANNEL_UNPARK",
-    "DETECTED_SPEECH",
-    "DTMF",
-    "NOTALK",
-    "TALK",
-];
-
 /// How long after pivot's own maximum call duration FreeSWITCH hangs the call up by itself
 /// (the safety net for a pivot that went away, see [`handshake`]).
 const SAFETY_NET_MARGIN: Duration = Duration::from_secs(60);
@@ -314,10 +285,15 @@ where
     T: AsyncRead + AsyncWrite + Unpin,
 {
     let call_id = channel.unique_id().unwrap_or("");
-    let unwanted = MYEVENTS.iter().filter(|e| !EVENTS.contains(e));
+    // myevents ties the socket to this channel's events; `nixevent ALL` then `event plain`
+    // narrows it to the three types pivot reads. Every event of the switch goes past every
+    // listener's type check, and only then its filters: a narrow type list is cheaper for
+    // FreeSWITCH than filters (esl-notes: "What each event costs"). FreeSWITCH reads
+    // command headers one byte per read() call, so the short form counts too.
     let mut cmds = vec![
         Command::MyEvents,
-        Command::NixEvents(unwanted.map(|e| e.to_string()).collect()),
+        Command::NixEvents(vec!["ALL".into()]),
+        Command::Events(EVENTS.iter().map(|e| e.to_string()).collect()),
         Command::Linger(None),
     ];
     let expansion_off = channel

@@ -40,6 +40,33 @@ pub struct PeerReport {
 const AFTER_HANGUP: Duration = Duration::from_secs(30);
 /// How long a call may last when the caller never hangs up.
 const LONGEST_CALL: Duration = Duration::from_secs(600);
+/// The event types `myevents` subscribes to (mod_event_socket.c, FreeSWITCH 1.10).
+const MYEVENTS: [&str; 23] = [
+    "CHANNEL_ANSWER",
+    "CHANNEL_APPLICATION",
+    "CHANNEL_BRIDGE",
+    "CHANNEL_CREATE",
+    "CHANNEL_DATA",
+    "CHANNEL_DESTROY",
+    "CHANNEL_EXECUTE",
+    "CHANNEL_EXECUTE_COMPLETE",
+    "CHANNEL_HANGUP",
+    "CHANNEL_HANGUP_COMPLETE",
+    "CHANNEL_ORIGINATE",
+    "CHANNEL_UUID",
+    "CHANNEL_OUTGOING",
+    "CHANNEL_PARK",
+    "CHANNEL_PROGRESS",
+    "CHANNEL_PROGRESS_MEDIA",
+    "CHANNEL_STATE",
+    "CHANNEL_UNBRIDGE",
+    "CHANNEL_UNPARK",
+    "DETECTED_SPEECH",
+    "DTMF",
+    "NOTALK",
+    "TALK",
+];
+
 /// Messages queued on the channel (a flow's run of prompts), at most.
 const MAX_QUEUED: usize = 1000;
 /// FreeSWITCH's media frame: a parked channel looks at its queue once per frame.
@@ -59,8 +86,8 @@ pub(super) struct Peer {
     pub(super) timeline: Timeline,
     pub(super) http: reqwest::Client,
     myevents: bool,
-    /// Event types `nixevent` took away.
-    nixed: Vec<String>,
+    /// The event types the socket receives (`myevents`' types, then `event`/`nixevent`).
+    subscribed: std::collections::BTreeSet<String>,
     filters: Vec<(String, String)>,
     pub(super) linger: bool,
     pub(super) running: Option<Running>,
@@ -132,7 +159,7 @@ impl Peer {
             timeline,
             http,
             myevents: false,
-            nixed: Vec::new(),
+            subscribed: Default::default(),
             filters: Vec::new(),
             linger: false,
             running: None,
@@ -229,15 +256,25 @@ impl Peer {
         match cmd {
             Command::MyEvents => {
                 self.myevents = true;
+                self.subscribed
+                    .extend(MYEVENTS.iter().map(|n| n.to_string()));
                 self.reply("myevents", "+OK Events Enabled").await
             }
             Command::NixEvents(names) => {
                 let what = format!("nixevent {}", names.join(" "));
-                self.nixed.extend(names);
+                for n in &names {
+                    match n.as_str() {
+                        "ALL" => self.subscribed.clear(),
+                        n => {
+                            self.subscribed.remove(n);
+                        }
+                    }
+                }
                 self.reply(&what, "+OK events nixed").await
             }
             Command::Events(names) => {
                 self.myevents = true;
+                self.subscribed.extend(names.iter().cloned());
                 let what = format!("event plain {}", names.join(" "));
                 self.reply(&what, "+OK event listener enabled plain").await
             }
@@ -286,7 +323,7 @@ impl Peer {
             .find(|(h, _)| h == "Event-Name")
             .map_or("", |(_, v)| v.as_str());
         self.myevents
-            && !self.nixed.iter().any(|n| n == name)
+            && self.subscribed.contains(name)
             && (self.filters.is_empty()
                 || self.filters.iter().any(|(fh, fv)| {
                     headers

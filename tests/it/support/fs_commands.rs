@@ -35,6 +35,52 @@ pub const MYEVENTS: [&str; 23] = [
     "TALK",
 ];
 
+/// The event types a socket receives, as mod_event_socket keeps them: a per-type table,
+/// `ALL` turning every type on; `myevents`/`event` add types, `nixevent` removes them
+/// (`nixevent ALL` clears the table).
+#[derive(Clone, Debug, Default)]
+pub struct Subscription {
+    all: bool,
+    on: std::collections::BTreeSet<String>,
+    /// Types taken away while `all` was on.
+    off: std::collections::BTreeSet<String>,
+}
+
+impl Subscription {
+    pub fn add(&mut self, name: &str) {
+        let name = name.to_ascii_uppercase();
+        if name == "ALL" {
+            self.all = true;
+            self.off.clear();
+        } else {
+            self.off.remove(&name);
+            self.on.insert(name);
+        }
+    }
+
+    pub fn nix(&mut self, name: &str) {
+        let name = name.to_ascii_uppercase();
+        if name == "ALL" {
+            *self = Subscription::default();
+        } else {
+            self.on.remove(&name);
+            if self.all {
+                self.off.insert(name);
+            }
+        }
+    }
+
+    pub fn wants(&self, name: &str) -> bool {
+        let name = name.to_ascii_uppercase();
+        (self.all && !self.off.contains(&name)) || self.on.contains(&name)
+    }
+
+    /// The types received, when `ALL` is off.
+    pub fn types(&self) -> Vec<&str> {
+        self.on.iter().map(String::as_str).collect()
+    }
+}
+
 impl Session {
     /// `myevents` / `event plain` subscriptions, then mod_event_socket's filter logic:
     /// positive filters are OR-ed, a `-` value vetoes, `/re/` is a regular expression.
@@ -46,13 +92,7 @@ impl Session {
                 .map(|(_, v)| v.as_str())
         };
         let name = get("Event-Name").unwrap_or("");
-        let listed = |list: &[String]| {
-            list.iter()
-                .any(|n| n.eq_ignore_ascii_case(name) || n.eq_ignore_ascii_case("ALL"))
-        };
-        let by_myevents = self.myevents && MYEVENTS.iter().any(|n| n.eq_ignore_ascii_case(name));
-        let subscribed = (by_myevents || listed(&self.event_names)) && !listed(&self.nixed);
-        if !subscribed {
+        if !self.subscription.wants(name) {
             return false;
         }
         if self.filters.is_empty() {
@@ -84,7 +124,14 @@ impl Session {
             self.protocol_error(format!("myevents {format}: the fake only sends plain"));
         }
         self.myevents = true;
-        self.shared.update(|t| t.myevents = true);
+        for n in MYEVENTS {
+            self.subscription.add(n);
+        }
+        let now = self.subscription.clone();
+        self.shared.update(|t| {
+            t.myevents = true;
+            t.subscription = now;
+        });
         self.reply("+OK Events Enabled").await;
         if self.cfg.park == Park::AfterMyevents && !self.park_sent && self.phase == Phase::Up {
             self.park_sent = true;
@@ -100,6 +147,11 @@ impl Session {
             self.protocol_error(format!("event {format}: the fake only sends plain"));
         }
         let names: Vec<String> = words.map(str::to_string).collect();
+        for n in &names {
+            self.subscription.add(n);
+        }
+        let now = self.subscription.clone();
+        self.shared.update(|t| t.subscription = now);
         self.event_names.extend(names);
         let rest = cmd.rest().to_string();
         self.shared.update(|t| t.event_subscriptions.push(rest));
@@ -114,10 +166,11 @@ impl Session {
             self.reply("-ERR no keywords supplied").await;
             return;
         }
-        self.nixed.extend(names.iter().cloned());
-        self.event_names
-            .retain(|n| !names.iter().any(|x| x.eq_ignore_ascii_case(n)));
-        self.shared.update(|t| t.nixed.extend(names));
+        for n in &names {
+            self.subscription.nix(n);
+        }
+        let now = self.subscription.clone();
+        self.shared.update(|t| t.subscription = now);
         self.reply("+OK events nixed").await;
     }
 

@@ -73,8 +73,8 @@ pub struct Session {
     pub chan: Channel,
     pub myevents: bool,
     pub event_names: Vec<String>,
-    /// Types `nixevent` took away.
-    pub nixed: Vec<String>,
+    /// The event types this socket receives.
+    pub subscription: super::fs_commands::Subscription,
     pub filters: Vec<(String, String)>,
     pub linger: Linger,
     pub resumed: bool,
@@ -124,7 +124,7 @@ pub async fn run(
         chan,
         myevents: false,
         event_names: Vec::new(),
-        nixed: Vec::new(),
+        subscription: Default::default(),
         filters: Vec::new(),
         linger: Linger::Off,
         resumed: false,

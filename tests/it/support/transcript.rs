@@ -145,8 +145,8 @@ pub struct Transcript {
     pub myevents: bool,
     /// `event plain ...` subscriptions, as sent.
     pub event_subscriptions: Vec<String>,
-    /// Event types taken away with `nixevent`.
-    pub nixed: Vec<String>,
+    /// The event types the socket receives after the server's myevents/event/nixevent.
+    pub subscription: super::fs_commands::Subscription,
     /// `filter` headers and values, in order (`delete` removes).
     pub filters: Vec<(String, String)>,
     pub linger: Linger,

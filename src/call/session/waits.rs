@@ -1,0 +1,114 @@
+//! Waiting on the call: for work done while the socket is read (a web request), for keys,
+//! for the hangup to complete; and ending the call (hangup) and the socket (exit).
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+
+use super::{HangupSent, Session, SessionError};
+use crate::callflow::HangupCause;
+use crate::esl::{Command, EslError};
+
+impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
+    /// Runs `work` while still reading the socket, so a hangup is seen at once. Returns None
+    /// (and drops `work`) when the flow is over first.
+    pub async fn listen_while<F: Future>(
+        &mut self,
+        work: F,
+    ) -> Result<Option<F::Output>, SessionError> {
+        tokio::pin!(work);
+        loop {
+            if self.is_over() {
+                return Ok(None);
+            }
+            tokio::select! {
+                out = &mut work => return Ok(Some(out)),
+                r = self.pump() => r?,
+            }
+        }
+    }
+
+    /// True when a key was pressed and not yet read.
+    pub fn has_dtmf(&self) -> bool {
+        !self.dtmf.is_empty()
+    }
+
+    /// Forgets the keys pressed so far (a TwiML `<Gather>` only counts its own).
+    pub fn clear_dtmf(&mut self) {
+        self.dtmf.clear();
+    }
+
+    /// The next DTMF digit, pressed already or within `wait`; None on timeout or hangup.
+    pub async fn next_digit(&mut self, wait: Duration) -> Result<Option<char>, SessionError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Some(d) = self.dtmf.pop_front() {
+                return Ok(Some(d));
+            }
+            if self.is_over() {
+                return Ok(None);
+            }
+            match tokio::time::timeout_at(deadline, self.pump()).await {
+                Ok(r) => r?,
+                Err(_) => return Ok(None),
+            }
+        }
+    }
+
+    /// Waits (bounded) until FreeSWITCH reports CHANNEL_HANGUP_COMPLETE or closes.
+    pub async fn wait_hangup_complete(&mut self, limit: Duration) {
+        let wait = async {
+            while !self.state.is_settled() {
+                if self.pump().await.is_err() {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(limit, wait).await;
+    }
+
+    /// Asks FreeSWITCH to hang up, without waiting. `sendmsg hangup` queues behind the
+    /// applications sent before it (the end of a flow hangs up after its last prompt);
+    /// when pivot stopped the flow itself, `api uuid_kill` ends the call at once, since a
+    /// hangup message would wait behind the event-locked application still running.
+    pub async fn hangup(&mut self, cause: &HangupCause) -> Result<(), SessionError> {
+        let kill = self.stop.is_some() && self.app_running();
+        let already = match self.hangup_sent {
+            HangupSent::No => false,
+            HangupSent::Queued => !kill,
+            HangupSent::Killed => true,
+        };
+        if !self.state.is_up() || already {
+            return Ok(());
+        }
+        self.note(&format!("hangup: {cause}"));
+        let cmd = if kill {
+            self.hangup_sent = HangupSent::Killed;
+            Command::Api(format!("uuid_kill {} {cause}", self.call_id))
+        } else {
+            self.hangup_sent = HangupSent::Queued;
+            Command::Hangup {
+                cause: Some(cause.to_string()),
+            }
+        };
+        self.send_ignored(cmd).await
+    }
+
+    /// `exit`, then reads until FreeSWITCH closes (bounded); the socket is dropped after.
+    pub async fn exit(&mut self, limit: Duration) {
+        if self.state.is_gone() {
+            return;
+        }
+        self.note("exit");
+        let sent = async {
+            self.io.send(Command::Exit).await?;
+            while let Some(Ok(_)) = self.io.next().await {}
+            Ok::<(), EslError>(())
+        };
+        let _ = tokio::time::timeout(limit, sent).await;
+        self.state.close();
+    }
+}
