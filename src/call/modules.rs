@@ -58,7 +58,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
                 .execute(app, Some(arg.clone()), None, OnKey::Break)
                 .await?
             {
-                AppOutcome::HungUp => return Ok(Step::Over),
+                AppOutcome::HungUp(_) => return Ok(Step::Over),
                 AppOutcome::Skipped => break,
                 AppOutcome::Done(_) if self.session.has_dtmf() => break,
                 AppOutcome::Done(_) => {}
@@ -233,7 +233,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             }
             // The usual voicemail ends with the caller hanging up: the file is complete once
             // CHANNEL_HANGUP_COMPLETE arrives, so the upload is owed until teardown.
-            AppOutcome::HungUp => {
+            AppOutcome::HungUp(_) => {
                 self.owed.uploads.push(upload);
                 Ok(Step::Over)
             }

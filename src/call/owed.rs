@@ -88,7 +88,13 @@ pub(super) enum OwedAction {
         upload: Option<(HttpUrl, usize)>,
     },
     /// A `<Dial>` whose caller hung up: Twilio requests the action when the dial ends.
-    Dial { req: PivotRequest, bridge: AppId },
+    /// `status`: from the bridge's completion when it came before the flow stopped; else
+    /// it is looked for in teardown.
+    Dial {
+        req: PivotRequest,
+        bridge: AppId,
+        status: Option<&'static str>,
+    },
 }
 
 /// What the call owes, collected while the flow runs.
@@ -126,10 +132,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
                     };
                     (req, extra)
                 }
-                OwedAction::Dial { req, bridge } => {
+                OwedAction::Dial {
+                    req,
+                    bridge,
+                    status,
+                } => {
                     let done = self.session.take_done(bridge);
                     let ev = done.as_deref().or(self.session.hangup_vars());
-                    let status = ev.map_or("completed", super::twiml::dial_status);
+                    let status =
+                        status.unwrap_or_else(|| ev.map_or("completed", super::twiml::dial_status));
                     let extra = TwimlExtra {
                         dial_call_status: Some(status.into()),
                         ..TwimlExtra::default()

@@ -93,7 +93,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         let ev = match outcome {
             AppOutcome::Done(ev) => ev,
             AppOutcome::Skipped => return Ok(Step::Child(None)),
-            AppOutcome::HungUp => {
+            AppOutcome::HungUp(_) => {
                 // The usual voicemail: the caller hangs up. Upload and tell the web app after
                 // CHANNEL_HANGUP_COMPLETE, when the file is complete.
                 let upload = upload.map(|u| {
@@ -171,10 +171,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         let status = match self.session.wait_app(bridge, OnKey::Ignore).await? {
             AppOutcome::Done(ev) => dial_status(&ev),
             AppOutcome::Skipped => "failed",
-            AppOutcome::HungUp => {
+            AppOutcome::HungUp(done) => {
                 if let Some(action) = d.action {
                     let req = action.request(self.twiml.base.as_ref());
-                    self.owed.actions.push(OwedAction::Dial { req, bridge });
+                    let status = done.map(|ev| dial_status(&ev));
+                    self.owed.actions.push(OwedAction::Dial {
+                        req,
+                        bridge,
+                        status,
+                    });
                 }
                 return Ok(Step::Over);
             }

@@ -75,10 +75,12 @@ async fn shutdown_deadline_hangs_up_a_call_still_playing() {
     let Some(mut lab) = Lab::start_with("shutdown_deadline", "", SECS(2)).await else {
         return;
     };
-    lab.web.script(
-        "/voice",
-        [Reply::json(&chain(vec![tone(60_000), say("never")]))],
-    );
+    // pivot waits for the playback before it asks /next: nothing is queued behind it. (What
+    // pivot had queued when it died still runs: a queued prompt and its hangup end the call
+    // as the flow meant.)
+    let next = serde_json::json!({"module": "pivot", "data": {"voice_url": lab.url("/next")}});
+    lab.web
+        .script("/voice", [Reply::json(&chain(vec![tone(60_000), next]))]);
     let call = lab.call("9000").voice_url(&lab.url("/voice")).start().await;
     let playing = call
         .wait_b(SECS(20), "PLAYBACK_START", |e| is(e, "PLAYBACK_START"))
@@ -140,10 +142,12 @@ async fn pivot_killed_mid_playback_the_call_ends_in_bounded_time() {
     let Some(mut lab) = Lab::start("killed_mid_playback").await else {
         return;
     };
-    lab.web.script(
-        "/voice",
-        [Reply::json(&chain(vec![tone(60_000), say("never")]))],
-    );
+    // pivot waits for the playback before it asks /next: nothing is queued behind it. (What
+    // pivot had queued when it died still runs: a queued prompt and its hangup end the call
+    // as the flow meant.)
+    let next = serde_json::json!({"module": "pivot", "data": {"voice_url": lab.url("/next")}});
+    lab.web
+        .script("/voice", [Reply::json(&chain(vec![tone(60_000), next]))]);
     let call = lab.call("9000").voice_url(&lab.url("/voice")).start().await;
     let playing = call
         .wait_b(SECS(20), "PLAYBACK_START", |e| is(e, "PLAYBACK_START"))

@@ -134,7 +134,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         }
         match self.start_app(app, arg, loops).await? {
             Some(id) => self.wait_app(id, on_key).await,
-            None => Ok(AppOutcome::HungUp),
+            None => Ok(AppOutcome::HungUp(None)),
         }
     }
 
@@ -146,12 +146,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 if self.apps[i].done.is_some() {
                     let app = self.apps.remove(i);
                     if let Some(ev) = app.done {
+                        if self.is_over() {
+                            return Ok(AppOutcome::HungUp(Some(ev)));
+                        }
                         return Ok(AppOutcome::Done(ev));
                     }
                 }
             }
             if self.is_over() {
-                return Ok(AppOutcome::HungUp);
+                return Ok(AppOutcome::HungUp(None));
             }
             if break_on_key && self.has_dtmf() {
                 // Once: the app's EXECUTE_COMPLETE follows the break.

@@ -53,10 +53,13 @@ impl From<EslError> for SessionError {
 /// How an application run ended.
 #[derive(Debug)]
 pub enum AppOutcome {
-    /// CHANNEL_EXECUTE_COMPLETE arrived for it.
+    /// CHANNEL_EXECUTE_COMPLETE arrived for it, the channel still up.
     Done(Box<Event>),
-    /// The channel hung up first (or the flow was stopped): the flow must stop.
-    HungUp,
+    /// The channel hung up while it ran (or the flow was stopped): the flow must stop. The
+    /// completion, when it came first (an application the hangup ended reports it with
+    /// `Answer-State: hangup`), still says how it ended (a recording's length, a bridge's
+    /// DIALSTATUS).
+    HungUp(Option<Box<Event>>),
     /// Not run: a key had already been pressed (barge-in before the prompt).
     Skipped,
 }
@@ -430,8 +433,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 return;
             }
         }
-        if ev.header("Answer-State") == Some("answered") {
-            self.state.answered();
+        // Every channel event says where the channel is: answered (a bridge answers it), or
+        // hanging up (the completion of the application the hangup ended comes before
+        // CHANNEL_HANGUP_COMPLETE, seen on 1.10.12).
+        match ev.header("Answer-State") {
+            Some("answered") => self.state.answered(),
+            Some("hangup") => self.state.hang_up(causes::from_event(ev.hangup_cause())),
+            _ => {}
         }
         match ev.name() {
             Some("CHANNEL_HANGUP") => {
