@@ -14,4 +14,5 @@ mod recording;
 mod server;
 mod signing;
 mod twiml;
+mod twiml_dial;
 mod webhooks;
