@@ -1,33 +1,23 @@
 //! What the TwiML-only modules do on the call: `<Gather>` (prompts a key interrupts, then
-//! digits), `<Record>` (beep, `record`, upload, action request), `<Dial>` (`bridge` with a
-//! dial string from the configured templates, the star key, the call's recording). Their
+//! digits), `<Record>` (beep, `record`, upload, action request), `<Dial>` (in `dial`:
+//! `bridge` with a dial string from the configured templates, the star key, the call's
+//! recording). Their
 //! action requests go through the same request path as `pivot` nodes, made like the request
 //! that fetched the document; a failed action request hangs up (there is no failback branch
 //! left to take).
 
+mod dial;
+
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::callflow::{
-    Dial, DialRecord, DialTarget, Gather, HttpUrl, PivotRequest, Prompt, SendDtmf, TwimlRecord,
-};
-use crate::esl::{Command, Event};
+use crate::callflow::{Gather, HttpUrl, PivotRequest, Prompt, TwimlRecord};
+use crate::esl::Event;
 use crate::pivot::params::TwimlExtra;
 
 use super::owed::{upload_url, OwedAction, Upload, UploadVerb, Uploader};
 use super::runner::{CallRun, Step};
-use super::session::{AppId, AppOutcome, OnKey, SessionError};
+use super::session::{AppOutcome, OnKey, SessionError};
 use super::state::causes;
-
-/// What an answered caller hears while the callee rings (the US ringback Twilio plays): set
-/// as `transfer_ringback`, which FreeSWITCH plays only to an answered caller. A caller still
-/// ringing hears the callee's own ringing and early media instead.
-const RINGBACK: &str = "%(2000,4000,440,480)";
-
-/// A `<Dial>` recording in progress: the file on the FreeSWITCH host and where it goes.
-struct DialRecording {
-    file: String,
-    upload: Option<Upload>,
-}
 
 impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     /// Prompts until a key is pressed, then digits until `numDigits`, a finishing key or
@@ -188,201 +178,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         Ok(Some(Upload { url, file, by }))
     }
 
-    /// `bridge` to every target at once; `DialCallStatus` (and the recording) to `action`,
-    /// else the next verb. When the caller hangs up during the bridge, the action is still
-    /// requested (after the hangup, as Twilio does when the dial ends).
-    pub(super) async fn dial(&mut self, d: Dial) -> Result<Step, SessionError> {
-        if d.answers_first() && !self.ensure_answered().await? {
-            return Ok(Step::Over);
-        }
-        self.caller_vars(&d).await?;
-        let recording = match d.record {
-            DialRecord::No => None,
-            record => Some(self.start_recording(&d, record).await?),
-        };
-        let arg = self.dial_string(&d);
-        let Some(bridge) = self.session.start_app("bridge", Some(arg), None).await? else {
-            return Ok(Step::Over);
-        };
-        let status = match self.session.wait_app(bridge, OnKey::Ignore).await? {
-            AppOutcome::Done(ev) => dial_status(&ev),
-            AppOutcome::Skipped => "failed",
-            AppOutcome::HungUp => return Ok(self.owe_dial(d, bridge, recording)),
-        };
-        self.session.note(&format!("dial: {status}"));
-        if d.hangup_on_star {
-            self.unsetvar("bridge_terminate_key").await?;
-        }
-        let mut extra = TwimlExtra {
-            dial_call_status: Some(status.into()),
-            ..TwimlExtra::default()
-        };
-        if let Some(rec) = recording {
-            let stopped = self
-                .session
-                .execute(
-                    "stop_record_session",
-                    Some(rec.file.clone()),
-                    None,
-                    OnKey::Ignore,
-                )
-                .await?;
-            let AppOutcome::Done(ev) = stopped else {
-                return Ok(self.owe_dial(d, bridge, Some(rec)));
-            };
-            extra.recording_duration = recorded_seconds(Some(&ev));
-            if let (Some(up), Some(_)) = (rec.upload, extra.recording_duration) {
-                let url = up.url.to_string();
-                extra.recording_url = self.upload(up).await.ok().then_some(url);
-            }
-        }
-        let Some(action) = d.action else {
-            return Ok(Step::Child(None));
-        };
-        self.action(action.request(self.twiml.base.as_ref()), extra)
-            .await
-    }
-
-    /// The caller's channel variables the bridge reads: the star key that ends it, and the
-    /// ringback an answered caller hears (unless the dialplan chose its own).
-    async fn caller_vars(&mut self, d: &Dial) -> Result<(), SessionError> {
-        if d.hangup_on_star {
-            self.setvar("bridge_terminate_key", "*").await?;
-        }
-        let own = self.channel.variable("transfer_ringback").is_some();
-        if self.session.state().is_answered() && !own {
-            self.setvar("transfer_ringback", RINGBACK).await?;
-        }
-        Ok(())
-    }
-
-    /// `record_session` on the caller's channel, queued right before the bridge: from the
-    /// callee's answer (`RECORD_BRIDGE_REQ`: only while bridged) or from now; `-dual` puts
-    /// each party on its own channel (`RECORD_STEREO`).
-    async fn start_recording(
-        &mut self,
-        d: &Dial,
-        record: DialRecord,
-    ) -> Result<DialRecording, SessionError> {
-        let (name, file) = self.next_recording();
-        let upload = self
-            .recording_upload(d.upload_url.as_ref(), &name, file.clone())
-            .await?;
-        let (bridged, dual) = match record {
-            DialRecord::FromAnswer { dual } => (true, dual),
-            DialRecord::FromRinging { dual } => (false, dual),
-            DialRecord::No => (false, false),
-        };
-        let mut vars = Vec::new();
-        if bridged {
-            vars.push("RECORD_BRIDGE_REQ=true");
-        }
-        if dual {
-            vars.push("RECORD_STEREO=true");
-        }
-        let arg = match vars.is_empty() {
-            true => file.clone(),
-            false => format!("{file} {{{}}}", vars.join(",")),
-        };
-        self.queue("record_session", Some(arg)).await?;
-        Ok(DialRecording { file, upload })
-    }
-
-    /// The caller hung up during the dial: the recording (closed by the hangup) is uploaded
-    /// and the action requested after CHANNEL_HANGUP_COMPLETE.
-    fn owe_dial(&mut self, d: Dial, bridge: AppId, recording: Option<DialRecording>) -> Step {
-        let upload = recording.map(|rec| {
-            rec.upload.map(|u| {
-                let owed = (u.url.clone(), self.owed.uploads.len());
-                self.owed.uploads.push(u);
-                owed
-            })
-        });
-        if let Some(action) = d.action {
-            let req = action.request(self.twiml.base.as_ref());
-            self.owed.actions.push(OwedAction::Dial {
-                req,
-                bridge,
-                recording: upload,
-            });
-        }
-        Step::Over
-    }
-
-    /// Removes a channel variable (`uuid_setvar <uuid> <name>` without a value), once what
-    /// was queued has run.
-    async fn unsetvar(&mut self, name: &str) -> Result<(), SessionError> {
-        self.session.wait_idle().await?;
-        if self.session.is_over() {
-            return Ok(());
-        }
-        let cmd = format!("uuid_setvar {} {name}", self.call_id);
-        self.session.command(Command::Api(cmd)).await?;
-        Ok(())
-    }
-
-    /// `{leg_timeout=..,origination_caller_id_number=..,execute_on_answer=..}[leg]a,[leg]b`:
-    /// every part was validated (numbers, digits, URIs, headers, caller id, templates), none
-    /// can split the string. FreeSWITCH 1.10 ignores `call_timeout` inside a dial string
-    /// (seen: it rang on); `leg_timeout` ends each leg after its seconds.
-    fn dial_string(&self, d: &Dial) -> String {
-        let config = &self.engine.config.twiml;
-        let mut vars = vec![format!("leg_timeout={}", d.timeout.as_secs())];
-        if let Some(c) = &d.caller_id {
-            vars.push(format!("origination_caller_id_number={}", c.as_str()));
-        }
-        if let Some(limit) = d.time_limit {
-            vars.push(format!(
-                "execute_on_answer=sched_hangup +{} ALLOTTED_TIMEOUT",
-                limit.as_secs()
-            ));
-        }
-        let targets: Vec<String> = d
-            .targets
-            .iter()
-            .map(|t| match t {
-                DialTarget::Number {
-                    number,
-                    send_digits,
-                } => {
-                    // Every `execute_on_answer*` variable runs (FreeSWITCH matches the
-                    // prefix), so the digits do not replace the time limit's.
-                    let leg = send_digits.iter().map(|digits| {
-                        format!(
-                            "execute_on_answer_send_digits=send_dtmf {}@{}",
-                            digits.as_str(),
-                            SendDtmf::TWIML_TONE.as_millis()
-                        )
-                    });
-                    let target = config.dial_number.replace("{number}", number.as_str());
-                    with_leg_vars(leg.collect(), target)
-                }
-                DialTarget::Sip(u) => {
-                    let leg = u
-                        .headers()
-                        .iter()
-                        .map(|h| format!("sip_h_{}={}", h.name(), h.value()));
-                    with_leg_vars(leg.collect(), config.dial_sip.replace("{uri}", u.as_str()))
-                }
-            })
-            .collect();
-        format!("{{{}}}{}", vars.join(","), targets.join(","))
-    }
-
     /// A TwiML action request; when it fails the call hangs up.
     async fn action(&mut self, req: PivotRequest, extra: TwimlExtra) -> Result<Step, SessionError> {
         match self.request(req, extra).await? {
             Step::Failback => Ok(Step::Hangup(causes::normal_clearing())),
             step => Ok(step),
         }
-    }
-}
-
-/// `[a=1,b=2]target`, or the target alone.
-fn with_leg_vars(vars: Vec<String>, target: String) -> String {
-    match vars.is_empty() {
-        true => target,
-        false => format!("[{}]{target}", vars.join(",")),
     }
 }
 
