@@ -56,22 +56,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             ..TwimlExtra::default()
         };
         if let Some(rec) = recording {
-            let stopped = self
-                .session
-                .execute(
-                    "stop_record_session",
-                    Some(rec.file.clone()),
-                    None,
-                    OnKey::Ignore,
-                )
-                .await?;
-            let AppOutcome::Done(ev) = stopped else {
+            if let Some(rec) = self.stop_recording(rec, &mut extra).await? {
                 return Ok(self.owe_dial(d, bridge, Some(rec)));
-            };
-            extra.recording_duration = recorded_seconds(Some(&ev));
-            if let (Some(up), Some(_)) = (rec.upload, extra.recording_duration) {
-                let url = up.url.to_string();
-                extra.recording_url = self.upload(up).await.ok().then_some(url);
             }
         }
         let Some(action) = d.action else {
@@ -126,6 +112,30 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         Ok(DialRecording { file, upload })
     }
 
+    /// `stop_record_session` (its CHANNEL_EXECUTE_COMPLETE carries the length), then the
+    /// upload: `RecordingDuration` and `RecordingUrl` into `extra`, none for an empty
+    /// recording. The recording back when the call ended first (it is owed then).
+    async fn stop_recording(
+        &mut self,
+        rec: DialRecording,
+        extra: &mut TwimlExtra,
+    ) -> Result<Option<DialRecording>, SessionError> {
+        let file = Some(rec.file.clone());
+        let stopped = self
+            .session
+            .execute("stop_record_session", file, None, OnKey::Ignore)
+            .await?;
+        let AppOutcome::Done(ev) = stopped else {
+            return Ok(Some(rec));
+        };
+        extra.recording_duration = recorded_seconds(Some(&ev));
+        if let (Some(up), Some(_)) = (rec.upload, extra.recording_duration) {
+            let url = up.url.to_string();
+            extra.recording_url = self.upload(up).await.ok().then_some(url);
+        }
+        Ok(None)
+    }
+
     /// The caller hung up during the dial: the recording (closed by the hangup) is uploaded
     /// and the action requested after CHANNEL_HANGUP_COMPLETE.
     fn owe_dial(&mut self, d: Dial, bridge: AppId, recording: Option<DialRecording>) -> Step {
@@ -164,7 +174,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     /// can split the string. FreeSWITCH 1.10 ignores `call_timeout` inside a dial string
     /// (seen: it rang on); `leg_timeout` ends each leg after its seconds.
     fn dial_string(&self, d: &Dial) -> String {
-        let config = &self.engine.config.twiml;
         let mut vars = vec![format!("leg_timeout={}", d.timeout.as_secs())];
         if let Some(c) = &d.caller_id {
             vars.push(format!("origination_caller_id_number={}", c.as_str()));
@@ -175,36 +184,39 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
                 limit.as_secs()
             ));
         }
-        let targets: Vec<String> = d
-            .targets
-            .iter()
-            .map(|t| match t {
-                DialTarget::Number {
-                    number,
-                    send_digits,
-                } => {
-                    // Every `execute_on_answer*` variable runs (FreeSWITCH matches the
-                    // prefix), so the digits do not replace the time limit's.
-                    let leg = send_digits.iter().map(|digits| {
-                        format!(
-                            "execute_on_answer_send_digits=send_dtmf {}@{}",
-                            digits.as_str(),
-                            SendDtmf::TWIML_TONE.as_millis()
-                        )
-                    });
-                    let target = config.dial_number.replace("{number}", number.as_str());
-                    with_leg_vars(leg.collect(), target)
-                }
-                DialTarget::Sip(u) => {
-                    let leg = u
-                        .headers()
-                        .iter()
-                        .map(|h| format!("sip_h_{}={}", h.name(), h.value()));
-                    with_leg_vars(leg.collect(), config.dial_sip.replace("{uri}", u.as_str()))
-                }
-            })
-            .collect();
+        let targets: Vec<String> = d.targets.iter().map(|t| self.target(t)).collect();
         format!("{{{}}}{}", vars.join(","), targets.join(","))
+    }
+
+    /// One target from its template, with its own variables in `[...]`: the digits sent
+    /// when it answers, its SIP headers.
+    fn target(&self, t: &DialTarget) -> String {
+        let config = &self.engine.config.twiml;
+        match t {
+            DialTarget::Number {
+                number,
+                send_digits,
+            } => {
+                // Every `execute_on_answer*` variable runs (FreeSWITCH matches the prefix),
+                // so the digits do not replace the time limit's.
+                let leg = send_digits.iter().map(|digits| {
+                    format!(
+                        "execute_on_answer_send_digits=send_dtmf {}@{}",
+                        digits.as_str(),
+                        SendDtmf::TWIML_TONE.as_millis()
+                    )
+                });
+                let target = config.dial_number.replace("{number}", number.as_str());
+                with_leg_vars(leg.collect(), target)
+            }
+            DialTarget::Sip(u) => {
+                let leg = u
+                    .headers()
+                    .iter()
+                    .map(|h| format!("sip_h_{}={}", h.name(), h.value()));
+                with_leg_vars(leg.collect(), config.dial_sip.replace("{uri}", u.as_str()))
+            }
+        }
     }
 }
 
