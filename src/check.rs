@@ -20,41 +20,6 @@ pub const MAX_DOCUMENT: u64 = 16 * 1024 * 1024;
 const NODE_KEYS: &[&str] = &["module", "data", "children"];
 /// Keys of a `{"flow": node}` wrapper (a callflow document has the others).
 const WRAPPER_KEYS: &[&str] = &["flow", "name", "account_id", "numbers", "patterns"];
-/// The `data` fields each module reads (src/pivot/piston.rs).
-const MODULE_FIELDS: &[(&str, &[&str])] = &[
-    ("say", &["text", "type", "method", "language", "gender"]),
-    ("tts", &["text", "voice", "language", "engine"]),
-    (
-        "play",
-        &[
-            "id",
-            "answer",
-            "terminators",
-            "loop_count",
-            "endless_playback",
-        ],
-    ),
-    (
-        "record_caller",
-        &["url", "format", "time_limit", "method", "beep"],
-    ),
-    (
-        "collect_dtmf",
-        &[
-            "max_digits",
-            "timeout",
-            "interdigit_timeout",
-            "terminators",
-            "collection_name",
-        ],
-    ),
-    ("pivot", piston::PIVOT_FIELDS),
-    ("hangup", &["cause"]),
-    ("answer", &[]),
-    ("sleep", &["duration", "unit"]),
-    ("response", &["code", "message"]),
-];
-
 /// Why a document could not be read at all.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
@@ -242,7 +207,9 @@ impl Walk {
         self.nodes += 1;
         self.unknown_keys(obj, path, NODE_KEYS, "key");
         let module = obj.get("module").and_then(Value::as_str);
-        let fields = MODULE_FIELDS.iter().find(|(m, _)| Some(*m) == module);
+        let fields = piston::MODULE_FIELDS
+            .iter()
+            .find(|(m, _)| Some(*m) == module);
         if let (Some((module, fields)), Some(Value::Object(data))) = (fields, obj.get("data")) {
             let what = format!("{module} field");
             self.unknown_keys(data, &join(path, "data"), fields, &what);

@@ -13,7 +13,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::callflow::{
-    CollectDtmf, DtmfKeys, Play, PlayId, RecordCaller, RecordFormat, Say, Tts, UploadMethod,
+    CollectDtmf, DtmfKeys, Play, PlayId, RecordCaller, RecordFormat, Say, SendDtmf, Tts,
+    UploadMethod,
 };
 use crate::esl::Command;
 
@@ -100,7 +101,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
 
     /// Sets constant channel variables pivot chose (`a=1;b=2`), at once, in one command
     /// (`uuid_setvar_multi`); waits, like [`Self::setvar`], for what was queued.
-    pub(super) async fn setvars(&mut self, pairs: &'static str) -> Result<(), SessionError> {
+    pub(super) async fn setvars(&mut self, pairs: &str) -> Result<(), SessionError> {
         self.session.wait_idle().await?;
         if self.session.is_over() {
             return Ok(());
@@ -190,6 +191,21 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         } else {
             Ok(Step::Over)
         }
+    }
+
+    /// `send_dtmf <digits>@<ms>`, then a `sleep` as long as the tones take: FreeSWITCH
+    /// queues them in the media stream and returns at once, so what comes next would start
+    /// (and a hangup would cut them) while they are still being sent.
+    pub(super) async fn send_dtmf(&mut self, s: SendDtmf) -> Result<Step, SessionError> {
+        if !self.ensure_answered().await? {
+            return Ok(Step::Over);
+        }
+        let arg = format!("{}@{}", s.digits.as_str(), s.tone.as_millis());
+        if let Step::Over = self.queue("send_dtmf", Some(arg)).await? {
+            return Ok(Step::Over);
+        }
+        let wait = s.duration().as_millis().to_string();
+        self.queue("sleep", Some(wait)).await
     }
 
     pub(super) async fn record_caller(&mut self, rec: RecordCaller) -> Result<Step, SessionError> {

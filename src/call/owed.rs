@@ -89,11 +89,13 @@ pub(super) enum OwedAction {
     },
     /// A `<Dial>` whose caller hung up: Twilio requests the action when the dial ends.
     /// `status`: from the bridge's completion when it came before the flow stopped; else
-    /// it is looked for in teardown.
+    /// it is looked for in teardown. `recording`: the dial was recorded, and its upload if
+    /// it has one (as for `Record`).
     Dial {
         req: PivotRequest,
         bridge: AppId,
         status: Option<&'static str>,
+        recording: Option<Option<(HttpUrl, usize)>>,
     },
 }
 
@@ -114,16 +116,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         for upload in uploads {
             results.push(self.upload(upload).await);
         }
+        let uploaded = |(url, i): (HttpUrl, usize)| {
+            results.get(i).is_some_and(UploadResult::ok).then_some(url)
+        };
         for action in std::mem::take(&mut self.owed.actions) {
+            // The hangup closed the recording: its length is in CHANNEL_HANGUP_COMPLETE.
+            let secs = super::twiml::recorded_seconds(self.session.hangup_vars());
             let extra = match action {
                 OwedAction::Record { req, upload } => {
-                    let vars = self.session.hangup_vars();
-                    let Some(secs) = super::twiml::recorded_seconds(vars) else {
+                    let Some(secs) = secs else {
                         self.session.note("recording is empty: no action request");
                         continue;
-                    };
-                    let uploaded = |(url, i): (HttpUrl, usize)| {
-                        results.get(i).is_some_and(UploadResult::ok).then_some(url)
                     };
                     let extra = TwimlExtra {
                         recording_url: upload.and_then(uploaded).map(|u| u.to_string()),
@@ -136,13 +139,18 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
                     req,
                     bridge,
                     status,
+                    recording,
                 } => {
                     let done = self.session.take_done(bridge);
                     let ev = done.as_deref().or(self.session.hangup_vars());
                     let status =
                         status.unwrap_or_else(|| ev.map_or("completed", super::twiml::dial_status));
+                    let recorded = recording.is_some().then_some(secs).flatten();
+                    let upload = recording.flatten().filter(|_| recorded.is_some());
                     let extra = TwimlExtra {
                         dial_call_status: Some(status.into()),
+                        recording_url: upload.and_then(uploaded).map(|u| u.to_string()),
+                        recording_duration: recorded,
                         ..TwimlExtra::default()
                     };
                     (req, extra)
@@ -223,6 +231,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             return;
         };
         let mut params = piston_params(info, &Default::default());
+        for (name, value) in params.iter_mut() {
+            if name == "Call-Status" {
+                *value = ParamValue::Str("completed".into());
+            }
+        }
         let cause = self
             .summary
             .hangup_cause

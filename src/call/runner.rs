@@ -178,6 +178,7 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
                 let arg = format!("{code} {message}").trim_end().to_string();
                 self.queue("respond", Some(arg)).await
             }
+            Module::SendDtmf(s) => self.send_dtmf(s).await,
             Module::Gather(g) => self.gather(g).await,
             Module::Record(r) => self.twiml_record(r).await,
             Module::Dial(d) => self.dial(d).await,

@@ -1,12 +1,16 @@
 //! What the TwiML-only modules do on the call: `<Gather>` (prompts a key interrupts, then
-//! digits), `<Record>` (beep, `record`, upload, action request), `<Dial>` (`bridge` with a
-//! dial string from the configured templates). Their action requests go through the same
-//! request path as `pivot` nodes, made like the request that fetched the document; a failed
-//! action request hangs up (there is no failback branch left to take).
+//! digits), `<Record>` (beep, `record`, upload, action request), `<Dial>` (in `dial`:
+//! `bridge` with a dial string from the configured templates, the star key, the call's
+//! recording). Their
+//! action requests go through the same request path as `pivot` nodes, made like the request
+//! that fetched the document; a failed action request hangs up (there is no failback branch
+//! left to take).
+
+mod dial;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::callflow::{Dial, DialTarget, Gather, PivotRequest, Prompt, TwimlRecord};
+use crate::callflow::{Gather, HttpUrl, PivotRequest, Prompt, TwimlRecord};
 use crate::esl::Event;
 use crate::pivot::params::TwimlExtra;
 
@@ -78,17 +82,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         let Some((outcome, name, file)) = self.record_wav(&r).await? else {
             return Ok(Step::Over);
         };
-        let base = r.upload_url.as_ref();
-        let base = base.or(self.engine.config.twiml.recording_url.as_ref());
-        let by = match self.modules().await?.http_put {
-            true => Uploader::Switch,
-            false => Uploader::Pivot(UploadVerb::Put),
-        };
-        let upload = base.map(|b| Upload {
-            url: upload_url(b, &name),
-            file,
-            by,
-        });
+        let upload = self
+            .recording_upload(r.upload_url.as_ref(), &name, file)
+            .await?;
         let req = r.action.request(self.twiml.base.as_ref());
         let ev = match outcome {
             AppOutcome::Done(ev) => ev,
@@ -140,12 +136,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
                 return Ok(None);
             }
         }
-        self.twiml.recordings += 1;
-        let name = match self.twiml.recordings {
-            1 => format!("{}.wav", self.call_id),
-            n => format!("{}-{n}.wav", self.call_id),
-        };
-        let file = format!("{}/{name}", self.engine.config.media.recordings_dir);
+        let (name, file) = self.next_recording();
         // A silence threshold of 0 turns silence detection off (timeout="0").
         let thresh = if r.timeout == 0 { 0 } else { 200 };
         let arg = format!("{file} {} {thresh} {}", r.max_length, r.timeout);
@@ -156,71 +147,35 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         Ok(Some((outcome, name, file)))
     }
 
-    /// `bridge` to every target at once; `DialCallStatus` to `action`, else the next verb.
-    /// When the caller hangs up during the bridge, the action is still requested (after
-    /// the hangup, as Twilio does when the dial ends).
-    pub(super) async fn dial(&mut self, d: Dial) -> Result<Step, SessionError> {
-        // A failed bridge must not hang the caller up (FreeSWITCH does, except for
-        // NO_ANSWER, without continue_on_fail), and an ended one must let the document go on.
-        self.setvars("continue_on_fail=true;hangup_after_bridge=false")
-            .await?;
-        let arg = self.dial_string(&d);
-        let Some(bridge) = self.session.start_app("bridge", Some(arg), None).await? else {
-            return Ok(Step::Over);
+    /// The name and path of the document's next recording: `<call-id>.wav`, then
+    /// `<call-id>-2.wav`, and so on.
+    fn next_recording(&mut self) -> (String, String) {
+        self.twiml.recordings += 1;
+        let name = match self.twiml.recordings {
+            1 => format!("{}.wav", self.call_id),
+            n => format!("{}-{n}.wav", self.call_id),
         };
-        let status = match self.session.wait_app(bridge, OnKey::Ignore).await? {
-            AppOutcome::Done(ev) => dial_status(&ev),
-            AppOutcome::Skipped => "failed",
-            AppOutcome::HungUp(done) => {
-                if let Some(action) = d.action {
-                    let req = action.request(self.twiml.base.as_ref());
-                    let status = done.map(|ev| dial_status(&ev));
-                    self.owed.actions.push(OwedAction::Dial {
-                        req,
-                        bridge,
-                        status,
-                    });
-                }
-                return Ok(Step::Over);
-            }
-        };
-        self.session.note(&format!("dial: {status}"));
-        let Some(action) = d.action else {
-            return Ok(Step::Child(None));
-        };
-        let extra = TwimlExtra {
-            dial_call_status: Some(status.into()),
-            ..TwimlExtra::default()
-        };
-        self.action(action.request(self.twiml.base.as_ref()), extra)
-            .await
+        let file = format!("{}/{name}", self.engine.config.media.recordings_dir);
+        (name, file)
     }
 
-    /// `{leg_timeout=..,origination_caller_id_number=..,execute_on_answer=..}a,b`: every
-    /// part was validated (numbers, URIs, caller id, templates), none can split the string.
-    /// FreeSWITCH 1.10 ignores `call_timeout` inside a dial string (seen: it rang on);
-    /// `leg_timeout` ends each leg after its seconds (NO_ANSWER/ALLOTTED_TIMEOUT).
-    fn dial_string(&self, d: &Dial) -> String {
-        let config = &self.engine.config.twiml;
-        let mut vars = vec![format!("leg_timeout={}", d.timeout.as_secs())];
-        if let Some(c) = &d.caller_id {
-            vars.push(format!("origination_caller_id_number={}", c.as_str()));
-        }
-        if let Some(limit) = d.time_limit {
-            vars.push(format!(
-                "execute_on_answer=sched_hangup +{} ALLOTTED_TIMEOUT",
-                limit.as_secs()
-            ));
-        }
-        let targets: Vec<String> = d
-            .targets
-            .iter()
-            .map(|t| match t {
-                DialTarget::Number(n) => config.dial_number.replace("{number}", n.as_str()),
-                DialTarget::Sip(u) => config.dial_sip.replace("{uri}", u.as_str()),
-            })
-            .collect();
-        format!("{{{}}}{}", vars.join(","), targets.join(","))
+    /// Where recording `name` goes: `<base>/<name>` (the verb's `recordingUrl`, else
+    /// `[twiml] recording_url`), PUT by FreeSWITCH when it has mod_http_cache, else by pivot.
+    async fn recording_upload(
+        &mut self,
+        base: Option<&HttpUrl>,
+        name: &str,
+        file: String,
+    ) -> Result<Option<Upload>, SessionError> {
+        let Some(base) = base.or(self.engine.config.twiml.recording_url.as_ref()) else {
+            return Ok(None);
+        };
+        let url = upload_url(base, name);
+        let by = match self.modules().await?.http_put {
+            true => Uploader::Switch,
+            false => Uploader::Pivot(UploadVerb::Put),
+        };
+        Ok(Some(Upload { url, file, by }))
     }
 
     /// A TwiML action request; when it fails the call hangs up.

@@ -1,11 +1,14 @@
-//! The `dial` module (TwiML `<Dial>`): whom to call and how long to try, with validated
-//! numbers, SIP URIs and caller ids that are safe inside a FreeSWITCH dial string. Building
-//! the dial string (from the configured templates) and running `bridge` is the engine's.
+//! The `dial` module (TwiML `<Dial>`): whom to call, how long to try, what to do with the
+//! connected call (a star key ends it, recording), with validated numbers, digits and caller
+//! ids that are safe inside a FreeSWITCH dial string (SIP URIs are in `sip`). Building the
+//! dial string (from the configured templates) and running `bridge` is the engine's.
 
 use std::time::Duration;
 
+use super::dtmf::DtmfSequence;
 use super::request::TwimlAction;
-use super::value::{preview, InvalidValue};
+use super::sip::SipUri;
+use super::value::{preview, HttpUrl, InvalidValue};
 
 /// A phone number to dial: 1 to 32 of `0-9 + * #`. Spaces, `-`, `.`, `(` and `)` that
 /// people write in numbers are dropped first.
@@ -39,52 +42,6 @@ impl PhoneNumber {
     }
 }
 
-/// A SIP URI to dial, kept without its `sip:`/`sips:` scheme: `user@host[:port][;params]`
-/// in a strict character set (letters, digits, `@ . : ; = _ - + ~ % !`), at most 256 bytes.
-/// Nothing in it can end or split a dial string (`,` `|` `{` `}` `[` `]` `$` spaces).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SipUri(String);
-
-impl SipUri {
-    pub const MAX_LEN: usize = 256;
-
-    pub fn new(s: &str) -> Result<SipUri, InvalidValue> {
-        let strip = |p: &str| {
-            s.get(..p.len())
-                .filter(|head| head.eq_ignore_ascii_case(p))
-                .map(|_| &s[p.len()..])
-        };
-        let Some(rest) = strip("sips:").or_else(|| strip("sip:")) else {
-            return Err(InvalidValue(format!(
-                "a SIP URI starts with \"sip:\" or \"sips:\", got {}",
-                preview(s)
-            )));
-        };
-        let allowed = |c: char| c.is_ascii_alphanumeric() || "@.:;=_-+~%!".contains(c);
-        let host = rest.split('@').nth(1).unwrap_or(rest);
-        let ok = !rest.is_empty()
-            && rest.len() <= Self::MAX_LEN
-            && rest.chars().all(allowed)
-            && rest.matches('@').count() <= 1
-            && host
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphanumeric());
-        if !ok {
-            return Err(InvalidValue(format!(
-                "not a SIP URI pivot can dial (user@host, letters, digits and @.:;=_-+~%! only): {}",
-                preview(s)
-            )));
-        }
-        Ok(SipUri(rest.to_owned()))
-    }
-
-    /// The URI without its scheme.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 /// A caller id shown to the called party: 1 to 64 of letters, digits, `+ _ . -`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallerId(String);
@@ -112,8 +69,57 @@ impl CallerId {
 /// One party to call; several are rung at once, the first to answer wins.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DialTarget {
-    Number(PhoneNumber),
+    /// A number, and the digits sent to it once it answers (`<Number sendDigits>`).
+    Number {
+        number: PhoneNumber,
+        send_digits: Option<DtmfSequence>,
+    },
     Sip(SipUri),
+}
+
+impl DialTarget {
+    /// A number without digits to send.
+    pub fn number(number: PhoneNumber) -> DialTarget {
+        DialTarget::Number {
+            number,
+            send_digits: None,
+        }
+    }
+}
+
+/// Whether and from when the connected call is recorded (`<Dial record>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DialRecord {
+    #[default]
+    No,
+    /// From the callee's answer: only the connected call.
+    FromAnswer { dual: bool },
+    /// From the start of the dial: the ringing too.
+    FromRinging { dual: bool },
+}
+
+impl DialRecord {
+    /// Twilio's values: `do-not-record`, `record-from-answer`, `record-from-ringing`, their
+    /// `-dual` forms (each party on its own channel), and the older `true`/`false`.
+    pub fn parse(s: &str) -> Result<DialRecord, InvalidValue> {
+        Ok(match s.trim() {
+            "do-not-record" | "false" => DialRecord::No,
+            "record-from-answer" | "true" => DialRecord::FromAnswer { dual: false },
+            "record-from-answer-dual" => DialRecord::FromAnswer { dual: true },
+            "record-from-ringing" => DialRecord::FromRinging { dual: false },
+            "record-from-ringing-dual" => DialRecord::FromRinging { dual: true },
+            _ => {
+                return Err(InvalidValue(format!(
+                    "expected do-not-record, record-from-answer, record-from-ringing (or their -dual forms), got {}",
+                    preview(s)
+                )))
+            }
+        })
+    }
+
+    pub fn is_on(self) -> bool {
+        self != DialRecord::No
+    }
 }
 
 /// `dial`: ring `targets` for `timeout`, connect the first that answers, for at most
@@ -128,6 +134,15 @@ pub struct Dial {
     pub caller_id: Option<CallerId>,
     /// Longest connected time, at most [`Dial::MAX_TIME_LIMIT`]; `None`: no limit of pivot's.
     pub time_limit: Option<Duration>,
+    /// The caller's `*` ends the connected call; the flow goes on (`hangupOnStar`).
+    pub hangup_on_star: bool,
+    pub record: DialRecord,
+    /// Where the recording is uploaded (`recordingUrl`, pivot's own); else the configured
+    /// default.
+    pub upload_url: Option<HttpUrl>,
+    /// `answerOnBridge`: `Some(true)` keeps a ringing caller ringing until the callee
+    /// answers (pivot's default too), `Some(false)` answers the caller first.
+    pub answer_on_bridge: Option<bool>,
 }
 
 impl Dial {
@@ -136,4 +151,26 @@ impl Dial {
     pub const MIN_TIMEOUT: Duration = Duration::from_secs(1);
     pub const MAX_TIMEOUT: Duration = Duration::from_secs(600);
     pub const MAX_TIME_LIMIT: Duration = Duration::from_secs(14_400);
+
+    /// A dial of `targets` with every default.
+    pub fn new(targets: Vec<DialTarget>) -> Dial {
+        Dial {
+            targets,
+            action: None,
+            timeout: Self::DEFAULT_TIMEOUT,
+            caller_id: None,
+            time_limit: None,
+            hangup_on_star: false,
+            record: DialRecord::No,
+            upload_url: None,
+            answer_on_bridge: None,
+        }
+    }
+
+    /// The caller is answered before the bridge: asked for (`answerOnBridge="false"`), or
+    /// needed by the recording (FreeSWITCH's `record_session` would answer a ringing
+    /// caller's media itself).
+    pub fn answers_first(&self) -> bool {
+        self.answer_on_bridge == Some(false) || self.record.is_on()
+    }
 }

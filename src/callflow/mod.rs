@@ -5,11 +5,13 @@
 
 mod collect;
 mod dial;
+mod dtmf;
 mod gather;
 mod play;
 mod record;
 mod request;
 mod say;
+mod sip;
 mod timing;
 mod trust;
 mod url;
@@ -19,12 +21,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub use collect::CollectDtmf;
-pub use dial::{CallerId, Dial, DialTarget, PhoneNumber, SipUri};
+pub use dial::{CallerId, Dial, DialRecord, DialTarget, PhoneNumber};
+pub use dtmf::{DtmfSequence, SendDtmf};
 pub use gather::{Gather, Prompt};
 pub use play::{Play, PlayId};
 pub use record::{RecordCaller, RecordFormat, TwimlRecord, UploadMethod};
 pub use request::{BodyFormat, HttpMethod, PivotRequest, ReqFormat, TwimlAction};
 pub use say::{Say, SayMethod, Tts};
+pub use sip::{SipHeader, SipUri};
 pub use timing::{RetryOn, Timing, UrlOverrides};
 pub use value::{
     CustomHeader, DtmfKeys, FsSource, HangupCause, HttpUrl, InvalidValue, MediaId, ReasonPhrase,
@@ -85,6 +89,8 @@ pub enum Module {
     Sleep {
         duration: Duration,
     },
+    /// Tones to the caller (Piston `send_dtmf`, TwiML `<Play digits>`).
+    SendDtmf(SendDtmf),
     /// `respond <code> <message>`; code in [`Module::RESPONSE_CODES`].
     Response {
         code: u16,
@@ -120,6 +126,7 @@ impl Module {
             Module::Answer => "answer",
             Module::Sleep { .. } => "sleep",
             Module::Response { .. } => "response",
+            Module::SendDtmf(_) => "send_dtmf",
             Module::Gather(_) => "gather",
             Module::Record(_) => "record",
             Module::Dial(_) => "dial",
@@ -128,7 +135,7 @@ impl Module {
     }
 
     /// Every module name Piston JSON accepts.
-    pub const NAMES: [&'static str; 10] = [
+    pub const NAMES: [&'static str; 11] = [
         "say",
         "tts",
         "play",
@@ -139,6 +146,7 @@ impl Module {
         "answer",
         "sleep",
         "response",
+        "send_dtmf",
     ];
 }
 

@@ -189,8 +189,12 @@ fn dial_values_cannot_split_a_dial_string() {
         SipUri::new("sips:h.example.com").unwrap().as_str(),
         "h.example.com"
     );
+    assert_eq!(SipUri::new("bob@h").unwrap().as_str(), "bob@h");
     for bad in [
-        "bob@h",
+        "bob",
+        "h.example.com",
+        "tel:+15550001111@h",
+        "@h",
         "sip:",
         "sip:a,b@h",
         "sip:a@h|sofia/x",

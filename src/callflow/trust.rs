@@ -57,7 +57,10 @@ impl Module {
                 f(&mut r.action.url);
                 r.upload_url.iter_mut().for_each(&mut *f);
             }
-            Module::Dial(d) => d.action.iter_mut().for_each(|a| f(&mut a.url)),
+            Module::Dial(d) => {
+                d.action.iter_mut().for_each(|a| f(&mut a.url));
+                d.upload_url.iter_mut().for_each(&mut *f);
+            }
             Module::Redirect(a) => f(&mut a.url),
             Module::Say(_)
             | Module::Tts(_)
@@ -65,7 +68,8 @@ impl Module {
             | Module::Hangup { .. }
             | Module::Answer
             | Module::Sleep { .. }
-            | Module::Response { .. } => {}
+            | Module::Response { .. }
+            | Module::SendDtmf(_) => {}
         }
     }
 }

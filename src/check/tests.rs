@@ -155,7 +155,7 @@ fn the_format_comes_from_the_extension_then_the_first_byte() {
 fn every_module_has_its_fields_listed() {
     for name in Module::NAMES {
         assert!(
-            MODULE_FIELDS.iter().any(|(m, _)| *m == name),
+            piston::MODULE_FIELDS.iter().any(|(m, _)| *m == name),
             "module {name} is missing from MODULE_FIELDS"
         );
     }
@@ -260,4 +260,32 @@ fn twiml_action_urls_have_their_fragments_checked() {
         r#"<Response><Redirect>/next#tt=2000&amp;rc=0</Redirect></Response>"#,
     );
     assert!(ok.passes(true), "{}", ok.render());
+}
+
+/// The check reads the parser's own tables: a new module field or TwiML attribute is known
+/// to both at once.
+#[test]
+fn send_dtmf_and_the_new_twiml_attributes_are_known_to_the_check() {
+    let r = check(
+        "x.json",
+        r#"{"module": "send_dtmf", "data": {"digits": "1w2", "duration": 100}}"#,
+    );
+    assert_eq!(r.errors(), 0, "{}", r.render());
+    let p = at(&r, "data.duration");
+    assert_eq!(p.hint.as_deref(), Some("did you mean \"duration_ms\"?"));
+    let ok = check(
+        "x.xml",
+        r#"<Response><Play digits="ww12"/><Dial hangupOnStar="true" record="record-from-answer" answerOnBridge="false"><Number sendDigits="1#">123</Number><Sip>bob@pbx.example.com?X-A=1</Sip></Dial></Response>"#,
+    );
+    assert!(ok.passes(true), "{}", ok.render());
+    let r = check(
+        "x.xml",
+        r#"<Response><Dial ringTone="us">1</Dial></Response>"#,
+    );
+    assert!(
+        r.render()
+            .contains("x.xml: 1:11: error: <Dial> attribute ringTone is not supported by pivot"),
+        "{}",
+        r.render()
+    );
 }

@@ -49,6 +49,16 @@ impl CallInfo {
             answered: get("Answer-State").as_deref() == Some("answered"),
         }
     }
+
+    /// Kazoo's and Twilio's call status while the call is up: `ringing` before the answer,
+    /// `in-progress` after.
+    pub fn call_status(&self) -> &'static str {
+        if self.answered {
+            "in-progress"
+        } else {
+            "ringing"
+        }
+    }
 }
 
 /// One parameter value: a string, or a map that forms encode with brackets
@@ -79,6 +89,7 @@ pub fn piston_params(info: &CallInfo, digits: &BTreeMap<String, String>) -> Para
     push(&mut p, "Caller-ID-Number", &info.caller_id_number);
     push(&mut p, "Direction", &info.direction);
     push(&mut p, "ApiVersion", "2013-05-01");
+    push(&mut p, "Call-Status", info.call_status());
     let optional = [
         ("Request", &info.request),
         ("Request-Realm", &info.request_realm),
@@ -120,15 +131,10 @@ pub fn twiml_params(info: &CallInfo, extra: &TwimlExtra) -> Params {
     push(&mut p, "ToRealm", &info.to_realm);
     push(&mut p, "CallerName", &info.caller_id_name);
     push(&mut p, "CallerNumber", &info.caller_id_number);
-    let status = if info.answered {
-        "in-progress"
-    } else {
-        "ringing"
-    };
     push(
         &mut p,
         "CallStatus",
-        extra.call_status.as_deref().unwrap_or(status),
+        extra.call_status.as_deref().unwrap_or(info.call_status()),
     );
     push(&mut p, "Direction", &info.direction);
     push(&mut p, "ApiVersion", "2010-04-01");
@@ -263,6 +269,7 @@ mod tests {
             ("Caller-ID-Number", "5551000"),
             ("Direction", "inbound"),
             ("ApiVersion", "2013-05-01"),
+            ("Call-Status", "in-progress"),
         ];
         let expected: Params = expected
             .iter()
@@ -295,7 +302,7 @@ mod tests {
         assert_eq!(info.to_realm, "d.example.com");
         assert!(!info.answered);
         let params = piston_params(&info, &BTreeMap::new());
-        let tail: Vec<_> = params[10..]
+        let tail: Vec<_> = params[11..]
             .iter()
             .map(|(k, v)| (k.as_str(), v.clone()))
             .collect();

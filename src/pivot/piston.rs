@@ -8,17 +8,20 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 mod data;
+mod fields;
 mod hint;
 #[cfg(test)]
 mod tests;
 
 use data::{join, key_segment, shown, Data};
+pub use fields::{module_fields, MODULE_FIELDS, PIVOT_FIELDS};
 use hint::unknown_module;
 
 use crate::callflow::{
-    BodyFormat, CollectDtmf, CustomHeader, FlowError, FlowLimits, HangupCause, HttpMethod, HttpUrl,
-    InvalidValue, Module, Node, PivotRequest, Play, PlayId, ReasonPhrase, RecordCaller,
-    RecordFormat, ReqFormat, Say, SayMethod, Text, Timing, Token, Tts, UploadMethod,
+    BodyFormat, CollectDtmf, CustomHeader, DtmfSequence, FlowError, FlowLimits, HangupCause,
+    HttpMethod, HttpUrl, InvalidValue, Module, Node, PivotRequest, Play, PlayId, ReasonPhrase,
+    RecordCaller, RecordFormat, ReqFormat, Say, SayMethod, SendDtmf, Text, Timing, Token, Tts,
+    UploadMethod,
 };
 
 /// Reads a web app's answer: one node `{"module", "data", "children"}` or `{"flow": node}`.
@@ -135,6 +138,7 @@ fn module(obj: &Map<String, Value>, path: &str) -> Result<Module, FlowError> {
     let d = Data {
         map,
         path: &data_path,
+        fields: module_fields(name),
     };
     match name {
         "say" => say(&d),
@@ -149,6 +153,7 @@ fn module(obj: &Map<String, Value>, path: &str) -> Result<Module, FlowError> {
         "answer" => Ok(Module::Answer),
         "sleep" => sleep(&d),
         "response" => response(&d),
+        "send_dtmf" => send_dtmf(&d),
         other => Err(FlowError::new(join(path, "module"), unknown_module(other))),
     }
 }
@@ -262,23 +267,6 @@ fn pivot(d: &Data) -> Result<Module, FlowError> {
     Ok(Module::Pivot(req))
 }
 
-/// The `data` fields of a `pivot` node (`pivot check` warns about any other).
-pub const PIVOT_FIELDS: &[&str] = &[
-    "voice_url",
-    "req_format",
-    "method",
-    "req_body_format",
-    "req_timeout",
-    "req_timeout_ms",
-    "connect_timeout_ms",
-    "read_timeout_ms",
-    "retries",
-    "fallback_url",
-    "debug",
-    "cdr_url",
-    "custom_request_headers",
-];
-
 /// A timeout in milliseconds, bounded like `req_timeout`.
 fn timeout_ms(d: &Data, key: &str) -> Result<Option<Duration>, FlowError> {
     match d.number(key, "a number of milliseconds")? {
@@ -301,7 +289,7 @@ pub(crate) fn request_timeout(secs: f64) -> Result<Duration, InvalidValue> {
 
 fn custom_headers(d: &Data) -> Result<Vec<CustomHeader>, FlowError> {
     let key = "custom_request_headers";
-    let map = match d.map.get(key) {
+    let map = match d.get(key) {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Object(map)) => map,
         Some(other) => {
@@ -365,6 +353,18 @@ fn response(d: &Data) -> Result<Module, FlowError> {
         })?;
     let message = d.opt("message", ReasonPhrase::new)?.unwrap_or_default();
     Ok(Module::Response { code, message })
+}
+
+/// Kazoo's `send_dtmf`: `digits`, each tone `duration_ms` long (Kazoo's default 2000).
+fn send_dtmf(d: &Data) -> Result<Module, FlowError> {
+    let digits = d.req("digits", DtmfSequence::new)?;
+    let mut tone = SendDtmf::DEFAULT_TONE;
+    if let Some(ms) = d.whole("duration_ms", "a number of milliseconds")? {
+        let min = SendDtmf::MIN_TONE.as_millis() as u64;
+        d.at_least("duration_ms", ms, min)?;
+        tone = Duration::from_millis(ms).min(SendDtmf::MAX_TONE);
+    }
+    Ok(Module::SendDtmf(SendDtmf::new(digits, tone)))
 }
 
 fn clamp_u32(n: u64, max: u32) -> u32 {

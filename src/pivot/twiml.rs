@@ -6,13 +6,19 @@
 //!
 //! Bounded cost: no DTD (a `<!DOCTYPE>` is refused, so no entity can be declared, and
 //! quick-xml never fetches anything), only XML's predefined and numeric character
-//! references, at most [`MAX_ELEMENTS`] elements nested at most [`MAX_NESTING`] deep.
+//! references, at most [`MAX_ELEMENTS`] elements. Elements deeper than [`MAX_NESTING`] are
+//! kept as bare names under their ancestor at that depth (their insides skipped), so the
+//! verb or attribute a document gets wrong is reported before anything nested in it.
 
 mod attrs;
+mod dial;
+mod names;
 mod verbs;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_twilio;
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
@@ -159,6 +165,8 @@ struct Tree {
     open: Vec<Element>,
     root: Option<Element>,
     count: usize,
+    /// How deep the reader is inside an element kept as a bare name (0: not inside one).
+    skipped: usize,
 }
 
 impl Tree {
@@ -171,14 +179,24 @@ impl Tree {
             let msg = format!("the document has more than {MAX_ELEMENTS} elements");
             return Err(at(text, el.pos, msg));
         }
-        match self.open.last() {
+        if self.skipped > 0 {
+            self.skipped += 1;
+            return Ok(());
+        }
+        let depth = self.open.len();
+        match self.open.last_mut() {
             None if el.name != "Response" => {
                 let msg = format!("the root element must be <Response>, got <{}>", el.name);
                 return Err(at(text, el.pos, msg));
             }
-            Some(parent) if self.open.len() >= MAX_NESTING => {
-                let msg = format!("<{}> is not allowed inside <{}>", el.name, parent.name);
-                return Err(at(text, el.pos, msg));
+            Some(parent) if depth >= MAX_NESTING => {
+                // Kept by name only: whoever reads `parent` refuses it in its turn.
+                parent.children.push(Element {
+                    attrs: Vec::new(),
+                    ..el
+                });
+                self.skipped = 1;
+                return Ok(());
             }
             _ => {}
         }
@@ -187,6 +205,10 @@ impl Tree {
     }
 
     fn close(&mut self, text: &str) -> Result<(), FlowError> {
+        if self.skipped > 0 {
+            self.skipped -= 1;
+            return Ok(());
+        }
         let Some(el) = self.open.pop() else {
             return Err(at(text, text.len(), "an end tag without a start tag"));
         };
@@ -198,6 +220,9 @@ impl Tree {
     }
 
     fn text(&mut self, text: &str, s: &str, pos: usize) -> Result<(), FlowError> {
+        if self.skipped > 0 {
+            return Ok(());
+        }
         let blank = s.trim().is_empty();
         match self.open.last_mut() {
             Some(el) => {

@@ -20,6 +20,9 @@ const KNOWN: &[&str] = &[
     "set",
     "export",
     "bridge",
+    "send_dtmf",
+    "record_session",
+    "stop_record_session",
 ];
 
 pub(super) fn is_known(app: &str) -> bool {

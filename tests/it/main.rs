@@ -15,4 +15,5 @@ mod recording;
 mod server;
 mod signing;
 mod twiml;
+mod twiml_dial;
 mod webhooks;

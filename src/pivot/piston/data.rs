@@ -5,20 +5,32 @@ use serde_json::{Map, Value};
 
 use crate::callflow::{DtmfKeys, FlowError, InvalidValue};
 
-/// The `data` object of one node, and its path for errors.
+/// The `data` object of one node, its path for errors, and the fields its module reads
+/// (`super::MODULE_FIELDS`): reading any other is a bug that debug builds catch, so the
+/// table `pivot check` warns from cannot fall behind the reader.
 pub(super) struct Data<'a> {
     pub(super) map: &'a Map<String, Value>,
     pub(super) path: &'a str,
+    pub(super) fields: &'static [&'static str],
 }
 
 impl Data<'_> {
+    /// The raw value of a field the module reads.
+    pub(super) fn get(&self, key: &str) -> Option<&Value> {
+        debug_assert!(
+            self.fields.contains(&key),
+            "field {key} is read but missing from MODULE_FIELDS"
+        );
+        self.map.get(key)
+    }
+
     pub(super) fn err(&self, key: &str, e: impl Into<ErrText>) -> FlowError {
         FlowError::new(join(self.path, key), e.into().0)
     }
 
     /// A string field; absent, `null` and `""` are all "not given".
     pub(super) fn string(&self, key: &str) -> Result<Option<&str>, FlowError> {
-        match self.map.get(key) {
+        match self.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if s.is_empty() => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
@@ -47,7 +59,7 @@ impl Data<'_> {
 
     /// `true`/`false`, or the strings `"true"`/`"false"` in any case.
     pub(super) fn bool(&self, key: &str) -> Result<Option<bool>, FlowError> {
-        match self.map.get(key) {
+        match self.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
             Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
@@ -60,7 +72,7 @@ impl Data<'_> {
 
     /// A non-negative number, or a string holding one (`"5"`, `"2.5"`).
     pub(super) fn number(&self, key: &str, what: &str) -> Result<Option<f64>, FlowError> {
-        let v = match self.map.get(key) {
+        let v = match self.get(key) {
             None | Some(Value::Null) => return Ok(None),
             Some(v) => v,
         };
@@ -96,7 +108,7 @@ impl Data<'_> {
 
     /// DTMF keys as an array of strings (`["1", "#"]`) or one string (`"1#"`).
     pub(super) fn keys(&self, key: &str) -> Result<Option<DtmfKeys>, FlowError> {
-        let joined = match self.map.get(key) {
+        let joined = match self.get(key) {
             None | Some(Value::Null) => return Ok(None),
             Some(Value::String(s)) => s.clone(),
             Some(Value::Array(items)) => {

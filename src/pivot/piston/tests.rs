@@ -686,3 +686,40 @@ fn pivot_reads_the_timeouts_retries_and_fallback() {
     ));
     assert_eq!(e.path, "data.fallback_url");
 }
+
+/// Kazoo's `send_dtmf` callflow module: `digits`, and `duration_ms` per tone (Kazoo's
+/// default 2000).
+#[test]
+fn send_dtmf_reads_kazoos_fields() {
+    let Module::SendDtmf(s) = only_module(&node("send_dtmf", r#"{"digits": "123ABC#"}"#)) else {
+        panic!()
+    };
+    assert_eq!(s.digits.as_str(), "123ABC#");
+    assert_eq!(s.tone, Duration::from_millis(2000));
+    let json = node("send_dtmf", r#"{"digits": "1w2", "duration_ms": "100"}"#);
+    let Module::SendDtmf(s) = only_module(&json) else {
+        panic!()
+    };
+    assert_eq!(s.duration(), Duration::from_millis(100 + 500 + 100));
+    let json = node("send_dtmf", r#"{"digits": "1", "duration_ms": 60000}"#);
+    let Module::SendDtmf(s) = only_module(&json) else {
+        panic!()
+    };
+    assert_eq!(s.tone, SendDtmf::MAX_TONE, "lowered to the maximum");
+    let cases = [
+        (r#"{}"#, "data.digits: required"),
+        (r#"{"digits": "1 2"}"#, "data.digits: digits are 1 to 64"),
+        (
+            r#"{"digits": "1", "duration_ms": 10}"#,
+            "data.duration_ms: must be at least 60, got 10",
+        ),
+        (
+            r#"{"digits": "1", "duration_ms": "soon"}"#,
+            "data.duration_ms: expected a number of milliseconds",
+        ),
+    ];
+    for (data, expected) in cases {
+        let e = err(&node("send_dtmf", data)).to_string();
+        assert!(e.starts_with(expected), "{data}: {e}");
+    }
+}

@@ -4,6 +4,7 @@
 
 use std::ops::RangeInclusive;
 
+use super::names;
 use super::verbs::{Verbs, MAX_LOOP};
 use super::Element;
 use crate::callflow::value::preview;
@@ -26,19 +27,14 @@ impl Verbs<'_> {
         self.err(pos, format!("<{}>: {}", el.name, e.0))
     }
 
-    pub(super) fn only_attrs(&self, el: &Element, allowed: &[&str]) -> Result<(), FlowError> {
-        for (key, _) in &el.attrs {
-            if !allowed.contains(&key.as_str()) {
-                let known = if allowed.is_empty() {
-                    "it takes none".to_string()
-                } else {
-                    format!("known: {}", allowed.join(", "))
-                };
-                let msg = format!("<{}> has an unknown attribute {key} ({known})", el.name);
-                return Err(self.err(el.pos, msg));
-            }
+    /// Every attribute is one pivot reads for this element (see `names`); the first that
+    /// is not is named, before anything inside the element is looked at.
+    pub(super) fn only_attrs(&self, el: &Element) -> Result<(), FlowError> {
+        let reads = names::spec(&el.name).map_or(&[][..], |s| s.reads);
+        match el.attrs.iter().find(|(k, _)| !reads.contains(&k.as_str())) {
+            Some((key, _)) => Err(self.err(el.pos, names::attribute_error(&el.name, key))),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     pub(super) fn no_text(&self, el: &Element) -> Result<(), FlowError> {
@@ -58,18 +54,10 @@ impl Verbs<'_> {
         }
     }
 
-    pub(super) fn empty(&self, el: &Element, allowed: &[&str]) -> Result<(), FlowError> {
-        self.only_attrs(el, allowed)?;
+    pub(super) fn empty(&self, el: &Element) -> Result<(), FlowError> {
+        self.only_attrs(el)?;
         self.no_children(el)?;
         self.no_text(el)
-    }
-
-    pub(super) fn empty_noun(&self, el: &Element) -> Result<(), FlowError> {
-        if matches!(el.name.as_str(), "Number" | "Sip") {
-            self.only_attrs(el, &[])?;
-            self.no_children(el)?;
-        }
-        Ok(())
     }
 
     pub(super) fn opt<T>(

@@ -2,40 +2,17 @@
 //! attribute, bad value: an error at the element's line and column) and turned into modules;
 //! the verb list becomes a chain of `_` children. Verbs after `<Hangup>`, `<Reject>` or
 //! `<Redirect>` are checked but never run, as in Twilio. Attribute and text reading is in
-//! `attrs`.
+//! `attrs`, `<Dial>` in `dial`, the names and their messages in `names`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::names;
 use super::{at, Element};
 use crate::callflow::{
-    CallerId, Dial, DialTarget, DtmfKeys, FlowError, FlowLimits, Gather, HangupCause, Module, Node,
-    PhoneNumber, Play, PlayId, Prompt, ReasonPhrase, SipUri, Text, Token, Tts, TwimlAction,
-    TwimlRecord, DEFAULT_CHILD,
+    DtmfKeys, DtmfSequence, FlowError, FlowLimits, Gather, HangupCause, Module, Node, Play, PlayId,
+    Prompt, ReasonPhrase, SendDtmf, Text, Token, Tts, TwimlAction, TwimlRecord, DEFAULT_CHILD,
 };
-
-/// The verbs pivot runs.
-pub const VERBS: [&str; 9] = [
-    "Say", "Play", "Pause", "Gather", "Record", "Hangup", "Reject", "Redirect", "Dial",
-];
-
-/// Twilio verbs and nouns pivot knows of but does not run.
-const UNSUPPORTED: [&str; 14] = [
-    "Enqueue",
-    "Leave",
-    "Queue",
-    "Conference",
-    "Client",
-    "Connect",
-    "Stream",
-    "Siprec",
-    "Pay",
-    "Prompt",
-    "Refer",
-    "Sms",
-    "Message",
-    "Echo",
-];
 
 /// Twilio's generic voices; other voice names (Polly.*, Google.*) use the default voice.
 const GENERIC_VOICES: [&str; 3] = ["man", "woman", "alice"];
@@ -66,7 +43,7 @@ impl<'a> Verbs<'a> {
 
     /// The flow of a whole `<Response>`; an empty one hangs up.
     pub fn document(&self, root: &Element) -> Result<Node, FlowError> {
-        self.only_attrs(root, &[])?;
+        self.only_attrs(root)?;
         self.no_text(root)?;
         let mut chain: Vec<Module> = Vec::new();
         let mut ended = false;
@@ -96,7 +73,7 @@ impl<'a> Verbs<'a> {
         };
         match el.name.as_str() {
             "Say" => Ok(one(Module::Tts(self.say(el)?))),
-            "Play" => Ok(one(Module::Play(self.play(el)?))),
+            "Play" => Ok(one(self.play_or_digits(el)?)),
             "Pause" => Ok(one(Module::Sleep {
                 duration: self.pause(el)?,
             })),
@@ -104,7 +81,7 @@ impl<'a> Verbs<'a> {
             "Record" => Ok(one(Module::Record(self.record(el)?))),
             "Dial" => Ok(one(Module::Dial(self.dial(el)?))),
             "Hangup" => {
-                self.empty(el, &[])?;
+                self.empty(el)?;
                 Ok(Converted {
                     modules: vec![Module::Hangup { cause: None }],
                     terminal: true,
@@ -115,12 +92,12 @@ impl<'a> Verbs<'a> {
                 modules: vec![Module::Redirect(self.redirect(el)?)],
                 terminal: true,
             }),
-            other => Err(self.err(el.pos, unknown_verb(other, "<Response>"))),
+            other => Err(self.err(el.pos, names::not_a_verb(other))),
         }
     }
 
     fn say(&self, el: &Element) -> Result<Tts, FlowError> {
-        self.only_attrs(el, &["voice", "language", "loop"])?;
+        self.only_attrs(el)?;
         self.no_children(el)?;
         let text = Text::new(el.text.trim()).map_err(|e| self.text_err(el, e))?;
         let voice = match self.attr(el, "voice") {
@@ -141,9 +118,40 @@ impl<'a> Verbs<'a> {
         Ok(tts)
     }
 
-    fn play(&self, el: &Element) -> Result<Play, FlowError> {
-        self.only_attrs(el, &["loop"])?;
+    /// `<Play>`: the URL in its text, or `digits` to send (not both).
+    fn play_or_digits(&self, el: &Element) -> Result<Module, FlowError> {
+        let Some(digits) = self.attr(el, "digits").filter(|d| !d.trim().is_empty()) else {
+            return Ok(Module::Play(self.play(el)?));
+        };
+        self.only_attrs(el)?;
         self.no_children(el)?;
+        if let Some(pos) = el.text_pos {
+            let msg = "<Play> plays a URL or sends digits, not both";
+            return Err(self.err(pos, msg));
+        }
+        if self.attr(el, "loop").is_some() {
+            let msg = "<Play> attribute loop: not with digits (they are sent once)";
+            return Err(self.err(el.pos, msg));
+        }
+        let digits =
+            DtmfSequence::new(digits.trim()).map_err(|e| self.attr_err(el, "digits", e))?;
+        Ok(Module::SendDtmf(SendDtmf::new(
+            digits,
+            SendDtmf::TWIML_TONE,
+        )))
+    }
+
+    /// `<Play>` of a URL (a `<Gather>` prompt too, where digits have no place).
+    fn play(&self, el: &Element) -> Result<Play, FlowError> {
+        self.only_attrs(el)?;
+        self.no_children(el)?;
+        if self
+            .attr(el, "digits")
+            .is_some_and(|d| !d.trim().is_empty())
+        {
+            let msg = "<Play> attribute digits: not allowed inside <Gather> (a prompt plays audio)";
+            return Err(self.err(el.pos, msg));
+        }
         let url = self.url_text(el)?;
         let mut play = Play::new(PlayId::Url(url));
         play.loop_count = self.loops(el)?;
@@ -151,14 +159,13 @@ impl<'a> Verbs<'a> {
     }
 
     fn pause(&self, el: &Element) -> Result<Duration, FlowError> {
-        self.empty(el, &["length"])?;
+        self.empty(el)?;
         let max = Module::MAX_SLEEP.as_secs() as u32;
         Ok(secs(self.uint(el, "length", 0..=max)?.unwrap_or(1)))
     }
 
     fn gather(&self, el: &Element) -> Result<Gather, FlowError> {
-        let names = ["action", "method", "timeout", "finishOnKey", "numDigits"];
-        self.only_attrs(el, &names)?;
+        self.only_attrs(el)?;
         self.no_text(el)?;
         let mut g = Gather::new(self.action(el)?);
         let max_timeout = Gather::MAX_TIMEOUT.as_secs() as u32;
@@ -191,16 +198,7 @@ impl<'a> Verbs<'a> {
     }
 
     fn record(&self, el: &Element) -> Result<TwimlRecord, FlowError> {
-        let names = [
-            "action",
-            "method",
-            "timeout",
-            "finishOnKey",
-            "maxLength",
-            "playBeep",
-            "recordingUrl",
-        ];
-        self.empty(el, &names)?;
+        self.empty(el)?;
         let mut r = TwimlRecord::new(self.action(el)?);
         if let Some(t) = self.uint(el, "timeout", 0..=TwimlRecord::MAX_TIMEOUT)? {
             r.timeout = t;
@@ -216,66 +214,8 @@ impl<'a> Verbs<'a> {
         Ok(r)
     }
 
-    fn dial(&self, el: &Element) -> Result<Dial, FlowError> {
-        let names = ["action", "method", "timeout", "callerId", "timeLimit"];
-        self.only_attrs(el, &names)?;
-        let targets = self.dial_targets(el)?;
-        let method = self.method(el)?;
-        let action = self
-            .url_attr(el, "action")?
-            .map(|url| TwimlAction { url, method });
-        let max_timeout = Dial::MAX_TIMEOUT.as_secs() as u32;
-        let timeout = self.uint(el, "timeout", 1..=max_timeout)?;
-        let max_limit = Dial::MAX_TIME_LIMIT.as_secs() as u32;
-        let time_limit = self.uint(el, "timeLimit", 1..=max_limit)?;
-        Ok(Dial {
-            targets,
-            action,
-            timeout: timeout.map_or(Dial::DEFAULT_TIMEOUT, secs),
-            caller_id: self.opt(el, "callerId", CallerId::new)?,
-            time_limit: time_limit.map(secs),
-        })
-    }
-
-    /// `<Number>` and `<Sip>` nouns, or a bare number as the text; not both, not none.
-    fn dial_targets(&self, el: &Element) -> Result<Vec<DialTarget>, FlowError> {
-        let mut targets = Vec::new();
-        for child in &el.children {
-            self.empty_noun(child)?;
-            let text = child.text.trim();
-            let target = match child.name.as_str() {
-                "Number" => PhoneNumber::new(text).map(DialTarget::Number),
-                "Sip" => SipUri::new(text).map(DialTarget::Sip),
-                other => return Err(self.err(child.pos, unknown_verb(other, "<Dial>"))),
-            };
-            targets.push(target.map_err(|e| self.text_err(child, e))?);
-        }
-        let bare = el.text.trim();
-        match (bare.is_empty(), targets.is_empty()) {
-            (false, true) => {
-                let n = PhoneNumber::new(bare).map_err(|e| self.text_err(el, e))?;
-                targets.push(DialTarget::Number(n));
-            }
-            (false, false) => {
-                let pos = el.text_pos.unwrap_or(el.pos);
-                let msg = "<Dial> holds either a number or <Number>/<Sip> nouns, not both";
-                return Err(self.err(pos, msg));
-            }
-            (true, true) => {
-                let msg = "<Dial> needs a number, <Number> or <Sip>";
-                return Err(self.err(el.pos, msg));
-            }
-            (true, false) => {}
-        }
-        if targets.len() > Dial::MAX_TARGETS {
-            let msg = format!("<Dial> may ring at most {} parties", Dial::MAX_TARGETS);
-            return Err(self.err(el.pos, msg));
-        }
-        Ok(targets)
-    }
-
     fn reject(&self, el: &Element) -> Result<Converted, FlowError> {
-        self.empty(el, &["reason"])?;
+        self.empty(el)?;
         let (code, phrase, cause) = match self.attr(el, "reason") {
             None | Some("rejected") => (603, "Decline", "CALL_REJECTED"),
             Some("busy") => (486, "Busy Here", "USER_BUSY"),
@@ -296,7 +236,7 @@ impl<'a> Verbs<'a> {
     }
 
     fn redirect(&self, el: &Element) -> Result<TwimlAction, FlowError> {
-        self.only_attrs(el, &["method"])?;
+        self.only_attrs(el)?;
         self.no_children(el)?;
         Ok(TwimlAction {
             url: self.url_text(el)?,
@@ -305,7 +245,7 @@ impl<'a> Verbs<'a> {
     }
 }
 
-fn secs(n: u32) -> Duration {
+pub(super) fn secs(n: u32) -> Duration {
     Duration::from_secs(u64::from(n))
 }
 
@@ -320,20 +260,4 @@ fn link(chain: Vec<Module>) -> Node {
         next = Some(Node { module, children });
     }
     next.unwrap_or_else(|| Node::leaf(Module::Hangup { cause: None }))
-}
-
-fn unknown_verb(name: &str, inside: &str) -> String {
-    if let Some(v) = VERBS.iter().find(|v| v.eq_ignore_ascii_case(name)) {
-        return format!("unknown verb <{name}> (did you mean <{v}>? names are case-sensitive)");
-    }
-    if matches!(name, "Number" | "Sip") {
-        return format!("<{name}> is only allowed inside <Dial>");
-    }
-    if UNSUPPORTED.contains(&name) {
-        return format!("<{name}> is a TwiML verb pivot does not support");
-    }
-    format!(
-        "unknown verb <{name}> inside {inside}; pivot runs {}",
-        VERBS.join(", ")
-    )
 }

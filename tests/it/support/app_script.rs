@@ -103,6 +103,14 @@ impl AppScript {
             .var("record_file_size", "48044")
             .var("silence_hits_exhausted", "false");
         m.insert("record".into(), record);
+        // `record_session` starts a recording and returns; its variables are set when the
+        // recording stops (`stop_record_session` or the hangup).
+        let session = AppScript::instant()
+            .var("record_ms", "5200")
+            .var("record_seconds", "5")
+            .var("record_samples", "41600");
+        m.insert("record_session".into(), session);
+        m.insert("stop_record_session".into(), AppScript::instant());
         m.insert(
             "read".into(),
             AppScript::new(ms(20), "_none_").var("read_result", "timeout"),

@@ -158,7 +158,12 @@ impl Session {
             "uuid_setvar" if live => {
                 let name = words.next().unwrap_or("").to_string();
                 let value = words.collect::<Vec<_>>().join(" ");
-                self.chan.set_var(&name, &value);
+                if value.is_empty() {
+                    // No value: mod_commands removes the variable.
+                    self.chan.vars.retain(|(k, _)| *k != name);
+                } else {
+                    self.chan.set_var(&name, &value);
+                }
                 self.shared.update(|t| t.vars_set.push((name, value)));
                 ("+OK".into(), Effect::None)
             }

@@ -346,6 +346,22 @@ impl Session {
                         .await;
                 }
             }
+            "record_session" => {
+                // A media bug: it records until `stop_record_session` or the hangup, which
+                // set the script's variables (record_ms...) and close the file.
+                let path = x.arg.split_whitespace().next().unwrap_or("").to_string();
+                let vars = self
+                    .cfg
+                    .apps
+                    .get("record_session")
+                    .map(|s| s.vars.clone())
+                    .unwrap_or_default();
+                self.bugs.push((path, vars));
+            }
+            "stop_record_session" => {
+                let path = x.arg.trim().to_string();
+                self.close_bugs(|p| p == path).await;
+            }
             "answer" | "pre_answer" if !self.chan.answered => {
                 self.chan.answer();
                 if x.app == "answer" {
@@ -360,8 +376,11 @@ impl Session {
     /// Ends the top app: its vars, CHANNEL_EXECUTE_COMPLETE, and the app below resumes.
     pub async fn complete_top(&mut self, response: Option<String>, state: ChanState) {
         let Some(r) = self.stack.pop() else { return };
-        for (n, v) in &r.script.vars {
-            self.chan.set_var(n, v);
+        // A recording's variables come when it stops, not when it starts.
+        if r.exec.app != "record_session" {
+            for (n, v) in &r.script.vars {
+                self.chan.set_var(n, v);
+            }
         }
         let resp = response.unwrap_or_else(|| r.script.response.clone());
         if resp != "_none_" {
@@ -406,6 +425,22 @@ impl Session {
                 "bridge failed ({status}) without continue_on_fail: hangup"
             ));
             self.hangup(cause.to_string(), HangupBy::App).await;
+        }
+    }
+
+    /// Closes the open `record_session` recordings whose file `which` picks: their
+    /// variables are set on the channel and the file is written.
+    pub async fn close_bugs(&mut self, which: impl Fn(&str) -> bool) {
+        let (closing, open) = std::mem::take(&mut self.bugs)
+            .into_iter()
+            .partition(|(path, _)| which(path));
+        self.bugs = open;
+        for (path, vars) in closing {
+            for (n, v) in &vars {
+                self.chan.set_var(n, v);
+            }
+            self.note(format!("record_session {path} closed"));
+            self.record_file_closed(&path).await;
         }
     }
 
@@ -454,7 +489,17 @@ impl Session {
             self.chan
                 .set_var("playback_terminator_used", &digit.to_string());
         }
-        if by_term || top.script.stop_on_dtmf {
+        // The caller's `bridge_terminate_key` ends the bridge (mod_dptools' bridge_on_dtmf:
+        // any of its characters); the caller's channel goes on.
+        let by_bridge_key = top.exec.app == "bridge"
+            && self
+                .chan
+                .var("bridge_terminate_key")
+                .is_some_and(|k| k.contains(digit));
+        if by_bridge_key {
+            self.note(format!("bridge_terminate_key {digit}: the bridge ends"));
+        }
+        if by_term || by_bridge_key || top.script.stop_on_dtmf {
             self.complete_top(None, ChanState::Execute).await;
             self.pump().await;
         }

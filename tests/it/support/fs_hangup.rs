@@ -70,6 +70,9 @@ impl Session {
     }
 
     async fn hangup_tail(&mut self) {
+        // The hangup removes the media bugs: open recordings close (their variables are in
+        // CHANNEL_HANGUP_COMPLETE).
+        self.close_bugs(|_| true).await;
         self.emit("CHANNEL_UNPARK", ChanState::HangingUp, Vec::new())
             .await;
         let socket = vec![

@@ -93,6 +93,9 @@ pub struct Session {
     pub awake: bool,
     pub linger_close_at: Option<Instant>,
     pub park_sent: bool,
+    /// `record_session` recordings still open (media bugs): the file, and the variables
+    /// its close sets (`record_ms`...).
+    pub bugs: Vec<(String, Vec<(String, String)>)>,
 }
 
 /// Runs one fake call on `stream` until the socket is closed.
@@ -138,6 +141,7 @@ pub async fn run(
         awake: false,
         linger_close_at: None,
         park_sent: false,
+        bugs: Vec::new(),
     };
     let mut ctl_open = true;
     while s.phase != Phase::Closed {

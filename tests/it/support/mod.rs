@@ -22,6 +22,8 @@ mod selftest;
 #[cfg(test)]
 mod selftest_apps;
 #[cfg(test)]
+mod selftest_bridge;
+#[cfg(test)]
 mod selftest_ctl;
 #[cfg(test)]
 mod selftest_web;
