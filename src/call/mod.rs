@@ -25,7 +25,7 @@ use crate::pivot::fetch::HttpClient;
 use crate::route::Router;
 use crate::store::DebugSink;
 pub use runner::CallSummary;
-pub use session::Observer;
+pub use session::{Observer, SocketMode};
 use session::{Session, SessionError};
 
 /// Makes one [`Observer`] per call: how the demo and the simulator see every call's steps.
@@ -299,12 +299,35 @@ where
     let expansion_off = channel
         .variable("app_disable_expand_variables")
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let mode = session.mode();
+    let mut vars = Vec::new();
     if !expansion_off {
-        cmds.push(Command::Api(format!(
-            "uuid_setvar {call_id} app_disable_expand_variables true"
-        )));
+        vars.push("app_disable_expand_variables=true");
     }
-    let net = esl.max_call_duration + SAFETY_NET_MARGIN;
+    if mode == SocketMode::Static {
+        // Static mode waits for keys with `sleep`, which then reads them.
+        vars.push("sleep_eat_digits=true");
+    }
+    match vars.as_slice() {
+        [] => {}
+        [one] => {
+            let (name, value) = one.split_once('=').unwrap_or((one, ""));
+            cmds.push(Command::Api(format!(
+                "uuid_setvar {call_id} {name} {value}"
+            )));
+        }
+        many => cmds.push(Command::Api(format!(
+            "uuid_setvar_multi {call_id} {}",
+            many.join(";")
+        ))),
+    }
+    // In static mode pivot cannot stop an application while it runs (FreeSWITCH reads the
+    // socket only between applications): the switch enforces the maximum itself.
+    let margin = match mode {
+        SocketMode::Async => SAFETY_NET_MARGIN,
+        SocketMode::Static => Duration::ZERO,
+    };
+    let net = esl.max_call_duration + margin;
     cmds.push(Command::Api(format!(
         "sched_hangup +{} {call_id} ALLOTTED_TIMEOUT",
         net.as_secs()

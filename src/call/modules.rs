@@ -96,6 +96,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             .collect();
         let cmd = format!("uuid_setvar {} {name} {}", self.call_id, clean.trim());
         self.session.command(Command::Api(cmd)).await?;
+        if name == "playback_terminators" {
+            // The session puts them back after a prompt it makes interruptible.
+            self.session.terminators_set(Some(clean.trim()));
+        }
         Ok(())
     }
 

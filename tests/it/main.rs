@@ -14,6 +14,7 @@ mod pipeline;
 mod recording;
 mod server;
 mod signing;
+mod static_mode;
 mod twiml;
 mod twiml_dial;
 mod webhooks;

@@ -4,7 +4,7 @@
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{App, AppId, AppOutcome, OnKey, Session, SessionError};
+use super::{App, AppId, AppOutcome, OnKey, Session, SessionError, SocketMode};
 use crate::call::state::ChannelState;
 use crate::esl::{Command, Event, Execute};
 
@@ -132,10 +132,49 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 return Ok(AppOutcome::Skipped);
             }
         }
+        if on_key == OnKey::Break && self.mode == SocketMode::Static {
+            return self.execute_until_key(app, arg, loops).await;
+        }
         match self.start_app(app, arg, loops).await? {
             Some(id) => self.wait_app(id, on_key).await,
             None => Ok(AppOutcome::HungUp(None)),
         }
+    }
+
+    /// Static mode's barge-in: FreeSWITCH reads nothing while the prompt runs, so it stops
+    /// the prompt itself on any key (`playback_terminators=any`; the key still comes as a
+    /// DTMF event), and the terminators pivot had are put back after.
+    async fn execute_until_key(
+        &mut self,
+        app: &str,
+        arg: Option<String>,
+        loops: Option<u32>,
+    ) -> Result<AppOutcome, SessionError> {
+        let before = self.terminators.clone();
+        self.with_terminators(Some("any")).await?;
+        let outcome = match self.start_app(app, arg, loops).await? {
+            Some(id) => self.wait_app(id, OnKey::Ignore).await?,
+            None => AppOutcome::HungUp(None),
+        };
+        self.with_terminators(before.as_deref()).await?;
+        Ok(outcome)
+    }
+
+    /// Sets (or, with None, removes) `playback_terminators`, unless it is so already.
+    pub(super) async fn with_terminators(
+        &mut self,
+        keys: Option<&str>,
+    ) -> Result<(), SessionError> {
+        if self.terminators.as_deref() == keys || self.is_over() {
+            return Ok(());
+        }
+        let cmd = match keys {
+            Some(k) => format!("uuid_setvar {} playback_terminators {k}", self.call_id),
+            None => format!("uuid_setvar {} playback_terminators", self.call_id),
+        };
+        self.command(Command::Api(cmd)).await?;
+        self.terminators = keys.map(str::to_string);
+        Ok(())
     }
 
     /// Waits for the application's CHANNEL_EXECUTE_COMPLETE, or the end of the flow.

@@ -121,6 +121,21 @@ enum HangupSent {
     Killed,
 }
 
+/// How FreeSWITCH runs what pivot sends, from `socket ... [async] full` in the dialplan
+/// (the connect reply's `Socket-Mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketMode {
+    /// `async`: the socket has its own thread; the channel waits in FreeSWITCH's park loop,
+    /// which runs queued applications once per 20 ms media frame; `api` commands (a
+    /// `uuid_break`) act at once, even while an application runs.
+    Async,
+    /// `static` (no `async`): the channel's own thread reads the socket and runs each
+    /// application as it arrives, at once (no frame to wait for), and reads nothing more
+    /// until it ends: a prompt is stopped by FreeSWITCH's playback terminators, not by
+    /// `uuid_break`, and keys reach pivot only while an application reads them.
+    Static,
+}
+
 /// Most keys kept unread: a caller cannot make pivot buffer without limit.
 const MAX_DTMF: usize = 128;
 
@@ -153,6 +168,12 @@ pub struct Session<T> {
     observer: Option<Observer>,
     /// Events that carried another channel's Unique-ID (ignored).
     pub foreign_events: u64,
+    mode: SocketMode,
+    /// `playback_terminators` as pivot last set it (None: never, FreeSWITCH's default).
+    terminators: Option<String>,
+    /// In static mode a reply waits behind the application before it: replies are bounded
+    /// by the call's own length then.
+    longest_wait: Duration,
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
@@ -173,6 +194,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             fault: None,
             fatal: None,
             reply_timeout,
+            longest_wait: reply_timeout,
+            mode: SocketMode::Async,
+            terminators: None,
             deadline: None,
             kill,
             observer: None,
@@ -212,6 +236,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
     /// The call stops by itself `after` from now (`esl.max_call_secs`).
     pub fn set_max_duration(&mut self, after: Duration) {
         self.deadline = Some(Instant::now() + after);
+        self.longest_wait = after.max(self.reply_timeout);
+    }
+
+    pub fn mode(&self) -> SocketMode {
+        self.mode
+    }
+
+    /// Remembers `playback_terminators` as pivot set it.
+    pub fn terminators_set(&mut self, keys: Option<&str>) {
+        self.terminators = keys.map(str::to_string);
+    }
+
+    pub fn terminators(&self) -> Option<&str> {
+        self.terminators.as_deref()
     }
 
     /// `connect`, then the channel data from the connect reply. The channel's Unique-ID is
@@ -234,6 +272,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             Ok(None) => Err(SessionError::Closed),
         }?;
         self.call_id = data.unique_id().unwrap_or("").to_string();
+        if data.header("Socket-Mode") == Some("static") {
+            self.mode = SocketMode::Static;
+        }
         if data.answer_state() == Some("answered") {
             self.state = ChannelState::Answered;
         }
@@ -294,6 +335,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         limit: Duration,
     ) -> Result<(), SessionError> {
         let command = command_name(&cmd);
+        // Static mode: FreeSWITCH answers an execute when the application is over, and any
+        // command queued behind one when it is.
+        let waits_behind = matches!(cmd, Command::Execute(_)) || self.app_running();
+        let limit = match self.mode {
+            SocketMode::Static if waits_behind => limit.max(self.longest_wait),
+            _ => limit,
+        };
         // `feed` only encodes into the write buffer (it writes only when the buffer is over
         // its limit); the next wait flushes.
         if let Err(e) = self.io.feed(cmd).await {

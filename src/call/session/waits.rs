@@ -8,7 +8,7 @@ use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
-use super::{HangupSent, Session, SessionError};
+use super::{AppOutcome, HangupSent, OnKey, Session, SessionError, SocketMode};
 use crate::callflow::HangupCause;
 use crate::esl::{Command, EslError};
 
@@ -43,6 +43,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
 
     /// The next DTMF digit, pressed already or within `wait`; None on timeout or hangup.
     pub async fn next_digit(&mut self, wait: Duration) -> Result<Option<char>, SessionError> {
+        if self.mode == SocketMode::Static {
+            return self.next_digit_static(wait).await;
+        }
         let deadline = Instant::now() + wait;
         loop {
             if let Some(d) = self.dtmf.pop_front() {
@@ -56,6 +59,35 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 Err(_) => return Ok(None),
             }
         }
+    }
+
+    /// Static mode: keys reach pivot only while an application reads them, so pivot waits
+    /// for one with `sleep` (which `sleep_eat_digits`, set with the handshake, and any key
+    /// end: `playback_terminators=any`), then puts the terminators back.
+    async fn next_digit_static(&mut self, wait: Duration) -> Result<Option<char>, SessionError> {
+        if let Some(d) = self.dtmf.pop_front() {
+            return Ok(Some(d));
+        }
+        let before = self.terminators.clone();
+        self.with_terminators(Some("any")).await?;
+        let deadline = Instant::now() + wait;
+        let digit = loop {
+            if let Some(d) = self.dtmf.pop_front() {
+                break Some(d);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if self.is_over() || left.is_zero() {
+                break None;
+            }
+            let ms = left.as_millis().max(1).to_string();
+            if let AppOutcome::HungUp(_) =
+                self.execute("sleep", Some(ms), None, OnKey::Ignore).await?
+            {
+                break None;
+            }
+        };
+        self.with_terminators(before.as_deref()).await?;
+        Ok(digit)
     }
 
     /// Waits (bounded) until FreeSWITCH reports CHANNEL_HANGUP_COMPLETE or closes.

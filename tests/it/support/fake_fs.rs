@@ -210,6 +210,13 @@ impl FakeCall {
         self.park = park;
         self
     }
+    /// The dialplan runs `socket ... full` without `async`: FreeSWITCH's static mode (the
+    /// channel's thread reads the socket and runs each application at once, answering its
+    /// `sendmsg` when it is over; nothing else is read meanwhile).
+    pub fn static_socket(mut self) -> Self {
+        self.socket_data = "127.0.0.1:8084 full".into();
+        self
+    }
     /// `record` does not write files.
     pub fn no_recording_files(mut self) -> Self {
         self.write_recordings = false;
@@ -264,6 +271,9 @@ impl FakeFs {
         call: FakeCall,
     ) -> std::io::Result<FakeCallHandle> {
         let stream = TcpStream::connect(addr).await?;
+        // As FreeSWITCH's socket application does (SWITCH_SO_TCP_NODELAY): a reply and the
+        // event after it must not wait for each other's acknowledgement (Nagle).
+        stream.set_nodelay(true)?;
         let (version, changed) = watch::channel(0);
         let shared = Arc::new(Shared {
             transcript: Mutex::new(Transcript {

@@ -102,7 +102,11 @@ impl Session {
             self.emit("CHANNEL_PARK", ChanState::Execute, Vec::new())
                 .await;
         }
-        let late = self.cfg.reply_after_run;
+        let is_execute = cmd
+            .header("call-command")
+            .is_some_and(|c| c.eq_ignore_ascii_case("execute"));
+        // Static mode: an execute is answered when its application is over.
+        let late = self.cfg.reply_after_run || (self.chan.static_mode && is_execute);
         if !late {
             self.reply("+OK").await;
         }
@@ -128,8 +132,11 @@ impl Session {
             }
             other => self.note(format!("call-command {other:?} ignored by the fake")),
         }
+        if self.chan.static_mode && is_execute {
+            self.reply_owed = true;
+        }
         self.pump().await;
-        if late {
+        if late && !self.reply_owed {
             self.reply("+OK").await;
         }
     }
@@ -210,7 +217,8 @@ impl Session {
     /// The channel is parked: its queue runs at the next frame. False while it waits.
     fn wait_for_frame(&mut self) -> bool {
         let frame = self.cfg.frame;
-        if frame.is_zero() {
+        // Static mode: the channel's own thread runs the application as soon as it reads it.
+        if frame.is_zero() || self.chan.static_mode {
             self.awake = true;
             return true;
         }
@@ -240,6 +248,10 @@ impl Session {
             t.apps[x.idx].started = true;
             t.apps[x.idx].nested = nested;
         });
+        let reads_keys = matches!(
+            x.app.as_str(),
+            "playback" | "endless_playback" | "speak" | "say" | "record" | "sleep" | "read"
+        );
         self.chan.set_var("current_application", &x.app);
         self.chan.set_var("current_application_data", &x.arg);
         self.emit("CHANNEL_EXECUTE", ChanState::Execute, app_headers(&x, None))
@@ -267,6 +279,14 @@ impl Session {
             elapsed_before: Duration::ZERO,
             dtmf: dtmf.into(),
         });
+        if reads_keys {
+            while let Some(key) = self.unread_keys.pop_front() {
+                Box::pin(self.dtmf_now(key)).await;
+                if self.stack.is_empty() {
+                    break;
+                }
+            }
+        }
         if is_hangup {
             let cause = if cause.is_empty() {
                 "NORMAL_CLEARING".into()
@@ -399,6 +419,25 @@ impl Session {
         if r.exec.app == "bridge" && self.phase == Phase::Up {
             Box::pin(self.after_failed_bridge()).await;
         }
+        if self.chan.static_mode && self.reply_owed && self.stack.is_empty() {
+            Box::pin(self.static_app_over()).await;
+        }
+    }
+
+    /// Static mode: the application is over: its `+OK`, what came up meanwhile, then the
+    /// commands that waited.
+    async fn static_app_over(&mut self) {
+        self.reply_owed = false;
+        self.reply("+OK").await;
+        for (bytes, what) in std::mem::take(&mut self.outbox) {
+            self.send(&bytes, what).await;
+        }
+        while !self.static_busy() {
+            let Some(cmd) = self.held_cmds.pop_front() else {
+                break;
+            };
+            Box::pin(self.on_command(cmd)).await;
+        }
     }
 
     /// mod_dptools' bridge: when it fails for any reason but NO_ANSWER, NO_USER_RESPONSE
@@ -471,6 +510,14 @@ impl Session {
             self.note(format!("DTMF {digit} not sent: call not up"));
             return;
         }
+        if self.chan.static_mode && self.stack.is_empty() {
+            // Static mode: no application reads the channel: the key waits in its queue.
+            self.note(format!(
+                "DTMF {digit} queued on the channel (static mode, nothing reads it)"
+            ));
+            self.unread_keys.push_back(digit);
+            return;
+        }
         let extra = vec![
             ("DTMF-Digit".to_string(), digit.to_string()),
             ("DTMF-Duration".to_string(), "2000".to_string()),
@@ -484,7 +531,17 @@ impl Session {
             "any" => true,
             t => t.contains(digit),
         };
-        let by_term = matches!(top.exec.app.as_str(), "playback" | "record") && is_term;
+        // playback, record and speak stop on playback_terminators (mod_dptools' on_dtmf);
+        // sleep too when sleep_eat_digits is set.
+        let eats = self
+            .chan
+            .var("sleep_eat_digits")
+            .is_some_and(|v| switch_true(Some(v)));
+        let by_term = match top.exec.app.as_str() {
+            "playback" | "record" | "speak" => is_term,
+            "sleep" => eats && is_term,
+            _ => false,
+        };
         if by_term {
             self.chan
                 .set_var("playback_terminator_used", &digit.to_string());

@@ -33,6 +33,8 @@ pub struct Channel {
     pub hangup_cause: Option<String>,
     seq: u64,
     created_us: u64,
+    /// `socket ... full` without `async` (Socket-Mode: static).
+    pub static_mode: bool,
     answered_us: u64,
     hangup_us: u64,
 }
@@ -145,7 +147,9 @@ impl Channel {
             created_us,
             answered_us: if answered { created_us } else { 0 },
             hangup_us: 0,
+            static_mode: false,
         };
+        ch.static_mode = !socket_data.contains("async");
         let host = socket_data
             .split(':')
             .next()
@@ -323,7 +327,11 @@ impl Channel {
         v.extend(self.var_block());
         v.push(h("Content-Type", "command/reply"));
         v.push(h("Reply-Text", "+OK\n"));
-        v.push(h("Socket-Mode", "async"));
+        let mode = match self.static_mode {
+            true => "static",
+            false => "async",
+        };
+        v.push(h("Socket-Mode", mode));
         v.push(h("Control", "full"));
         encoded_block(&v)
     }

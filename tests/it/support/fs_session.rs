@@ -91,6 +91,15 @@ pub struct Session {
     /// The channel is running its queue (from a frame until the queue is empty and nothing
     /// runs); a message that arrives then runs without waiting for a frame.
     pub awake: bool,
+    /// Static mode: commands read while an application runs wait for its end; what the
+    /// fake would send meanwhile (events) goes after the application's `+OK`.
+    pub held_cmds: VecDeque<Command>,
+    pub outbox: Vec<(Vec<u8>, String)>,
+    /// Static mode: the `sendmsg` whose application runs now owes its `+OK`.
+    pub reply_owed: bool,
+    /// Static mode: keys the caller pressed while no application read them (FreeSWITCH
+    /// queues them on the channel; the DTMF event fires when an application takes one).
+    pub unread_keys: VecDeque<char>,
     pub linger_close_at: Option<Instant>,
     pub park_sent: bool,
     /// `record_session` recordings still open (media bugs): the file, and the variables
@@ -139,6 +148,10 @@ pub async fn run(
         parked_since: Instant::now(),
         tick_at: None,
         awake: false,
+        held_cmds: VecDeque::new(),
+        outbox: Vec::new(),
+        reply_owed: false,
+        unread_keys: VecDeque::new(),
         linger_close_at: None,
         park_sent: false,
         bugs: Vec::new(),
@@ -193,9 +206,20 @@ impl Session {
         });
     }
 
-    /// Writes bytes to the server; a write error means the server is gone.
+    /// Static mode, while an application runs: the channel's thread is in it, nothing is
+    /// read or sent until it ends.
+    pub fn static_busy(&self) -> bool {
+        self.chan.static_mode && self.reply_owed
+    }
+
+    /// Writes bytes to the server; a write error means the server is gone. In static mode
+    /// what comes up while an application runs waits for its end.
     pub async fn send(&mut self, bytes: &[u8], what: String) {
         if self.phase == Phase::Closed {
+            return;
+        }
+        if self.static_busy() {
+            self.outbox.push((bytes.to_vec(), what));
             return;
         }
         let at = self.elapsed();
@@ -273,7 +297,15 @@ impl Session {
         }
     }
 
-    async fn on_command(&mut self, cmd: Command) {
+    pub async fn on_command(&mut self, cmd: Command) {
+        if self.static_busy() {
+            self.note(format!(
+                "static mode: {:?} waits for the running application",
+                cmd.line
+            ));
+            self.held_cmds.push_back(cmd);
+            return;
+        }
         let at = self.elapsed();
         let hung_up = self.phase == Phase::HungUp;
         let frame = ServerFrame { at, cmd };
