@@ -82,7 +82,7 @@ CONFIGS = {
     "shout.conf",
     "acl.conf",
 }
-SOCKET = "${pivot_host}:${pivot_port} async full"
+SOCKET = "${pivot_host}:${pivot_port} ${pivot_socket_mode} full"
 # What the two ways of starting FreeSWITCH must give (vars.xml defaults vs. the lab's env).
 EXPECTED = {
     "host": {

@@ -34,4 +34,5 @@ mod failures;
 mod gather;
 mod httapi;
 mod lifecycle;
+mod static_mode;
 mod voicemail;
