@@ -1,0 +1,240 @@
+//! The PostgreSQL side of the writer loop: one connection, two prepared statements that
+//! take a whole batch as arrays (one multi-row INSERT through `UNNEST`, one upsert of the
+//! calls it touched), one transaction per batch, retention in chunks that skip rows
+//! another node is deleting. A lost connection is noticed (its driver task sees the close
+//! at once) and makes the loop wait for the database instead of failing batch after batch.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::time::Duration;
+
+use tokio_postgres::{Client, Statement};
+
+use super::{text, PgTarget};
+use crate::store::record::DebugRecord;
+use crate::store::rows::{call_updates, row, Row};
+use crate::store::writer::Backend;
+use crate::store::StoreError;
+
+/// One batch may take this long before the connection is given up as hung.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Rows deleted per purge statement.
+const PURGE_CHUNK: i64 = 5000;
+
+const INSERT_RECORDS: &str = "
+INSERT INTO debug_records (account_id, call_id, node, iteration, created_ms, kind, method, uri,
+    req_headers, req_body, resp_body, resp_status_code, resp_headers, error_kind, error_message)
+SELECT a, c, $3::text, i, t, k, m, u, rh, rb, pb, sc, ph, ek, em
+FROM UNNEST($1::text[], $2::text[], $4::int4[], $5::int8[], $6::text[], $7::text[],
+            $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
+            $14::text[], $15::text[])
+    WITH ORDINALITY AS r(a, c, i, t, k, m, u, rh, rb, pb, sc, ph, ek, em, ord)
+ORDER BY ord";
+
+const UPSERT_CALLS: &str = "
+INSERT INTO debug_calls (account_id, call_id, node, created_ms, last_ms, iterations, uri, status_code)
+SELECT a, c, $3::text, cr, la, it, u, s
+FROM UNNEST($1::text[], $2::text[], $4::int8[], $5::int8[], $6::int4[], $7::text[], $8::text[])
+    AS r(a, c, cr, la, it, u, s)
+ON CONFLICT (account_id, call_id) DO UPDATE SET
+    created_ms = LEAST(debug_calls.created_ms, excluded.created_ms),
+    last_ms = GREATEST(debug_calls.last_ms, excluded.last_ms),
+    iterations = GREATEST(debug_calls.iterations, excluded.iterations),
+    uri = COALESCE(debug_calls.uri, excluded.uri),
+    status_code = COALESCE(excluded.status_code, debug_calls.status_code)";
+
+pub(crate) struct PgBackend {
+    target: PgTarget,
+    node: String,
+    conn: Option<Conn>,
+}
+
+struct Conn {
+    client: Client,
+    insert: Statement,
+    upsert: Statement,
+}
+
+impl PgBackend {
+    /// Connects at once: a node starts only when it can reach its database.
+    pub(crate) async fn connect_new(target: PgTarget, node: String) -> Result<Self, StoreError> {
+        let mut backend = Self {
+            target,
+            node,
+            conn: None,
+        };
+        backend.conn = Some(backend.connect().await?);
+        Ok(backend)
+    }
+
+    async fn connect(&self) -> Result<Conn, StoreError> {
+        let client = self.target.connect().await?;
+        let insert = client.prepare(INSERT_RECORDS).await?;
+        let upsert = client.prepare(UPSERT_CALLS).await?;
+        Ok(Conn {
+            client,
+            insert,
+            upsert,
+        })
+    }
+
+    async fn write_now(&mut self, batch: &[DebugRecord]) -> Result<(), StoreError> {
+        let conn = self.conn.as_mut().ok_or(StoreError::Unavailable)?;
+        let written = tokio::time::timeout(WRITE_TIMEOUT, write_batch(conn, &self.node, batch));
+        let result = match written.await {
+            Ok(r) => r,
+            Err(_) => {
+                // A hung connection: drop it (its driver task ends with it).
+                self.conn = None;
+                return Err(StoreError::Timeout("writing a batch to PostgreSQL"));
+            }
+        };
+        if result.is_err() && !self.alive().await {
+            self.conn = None;
+        }
+        result
+    }
+
+    /// After a failed batch: is the connection still good (the batch itself was refused),
+    /// or is the database gone?
+    async fn alive(&self) -> bool {
+        let Some(conn) = &self.conn else { return false };
+        if conn.client.is_closed() {
+            return false;
+        }
+        let probe = conn.client.simple_query("SELECT 1");
+        matches!(
+            tokio::time::timeout(Duration::from_secs(2), probe).await,
+            Ok(Ok(_))
+        )
+    }
+
+    async fn purge_now(&mut self, cutoff: Option<i64>, now_ms: i64) -> Result<usize, StoreError> {
+        let conn = self.conn.as_ref().ok_or(StoreError::Unavailable)?;
+        let c = &conn.client;
+        let mut deleted = 0;
+        if let Some(cutoff) = cutoff {
+            deleted = chunked(c, "DELETE FROM debug_records WHERE id IN (SELECT id FROM debug_records WHERE created_ms < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)", cutoff).await?;
+            chunked(c, "DELETE FROM debug_calls WHERE (account_id, call_id) IN (SELECT account_id, call_id FROM debug_calls WHERE last_ms < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)", cutoff).await?;
+        }
+        chunked(c, "DELETE FROM api_tokens WHERE id IN (SELECT id FROM api_tokens WHERE expires_ms <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)", now_ms).await?;
+        Ok(deleted)
+    }
+}
+
+/// Runs a chunked delete (`$1` the bound, `$2` the chunk) until it deletes fewer rows than
+/// a chunk; each statement is its own short transaction.
+async fn chunked(client: &Client, sql: &str, before: i64) -> Result<usize, StoreError> {
+    let stmt = client.prepare(sql).await?;
+    let mut deleted = 0;
+    loop {
+        let n = client.execute(&stmt, &[&before, &PURGE_CHUNK]).await?;
+        deleted += usize::try_from(n).unwrap_or(usize::MAX);
+        if n < PURGE_CHUNK as u64 {
+            return Ok(deleted);
+        }
+    }
+}
+
+/// Columns as arrays, one element per record (or per call).
+async fn write_batch(conn: &mut Conn, node: &str, batch: &[DebugRecord]) -> Result<(), StoreError> {
+    let rows: Vec<_> = batch.iter().map(row).collect();
+    let calls = call_updates(&rows);
+    let col = |f: for<'r> fn(&'r Row<'_>) -> Option<&'r str>| -> Vec<Option<Cow<'_, str>>> {
+        rows.iter().map(|r| f(r).map(text)).collect()
+    };
+    let accounts: Vec<Cow<str>> = rows.iter().map(|r| text(r.account_id)).collect();
+    let call_ids: Vec<Cow<str>> = rows.iter().map(|r| text(r.call_id)).collect();
+    let iterations: Vec<i32> = rows.iter().map(|r| r.iteration).collect();
+    let created: Vec<i64> = rows.iter().map(|r| r.created_ms).collect();
+    let kinds: Vec<&str> = rows.iter().map(|r| r.kind).collect();
+    let methods = col(|r| r.method);
+    let uris = col(|r| r.uri);
+    let req_headers = col(|r| r.req_headers.as_deref());
+    let req_bodies = col(|r| r.req_body);
+    let resp_bodies = col(|r| r.resp_body);
+    let statuses = col(|r| r.resp_status_code.as_deref());
+    let resp_headers = col(|r| r.resp_headers.as_deref());
+    let error_kinds = col(|r| r.error_kind);
+    let error_messages = col(|r| r.error_message);
+
+    let c_accounts: Vec<Cow<str>> = calls.iter().map(|c| text(c.account_id)).collect();
+    let c_ids: Vec<Cow<str>> = calls.iter().map(|c| text(c.call_id)).collect();
+    let c_created: Vec<i64> = calls.iter().map(|c| c.created_ms).collect();
+    let c_last: Vec<i64> = calls.iter().map(|c| c.last_ms).collect();
+    let c_iterations: Vec<i32> = calls.iter().map(|c| c.iterations).collect();
+    let c_uris: Vec<Option<Cow<str>>> = calls.iter().map(|c| c.uri.map(text)).collect();
+    let c_status: Vec<Option<&str>> = calls.iter().map(|c| c.status_code.as_deref()).collect();
+    let node = text(node);
+
+    let tx = conn.client.transaction().await?;
+    tx.execute(
+        &conn.insert,
+        &[
+            &accounts,
+            &call_ids,
+            &node,
+            &iterations,
+            &created,
+            &kinds,
+            &methods,
+            &uris,
+            &req_headers,
+            &req_bodies,
+            &resp_bodies,
+            &statuses,
+            &resp_headers,
+            &error_kinds,
+            &error_messages,
+        ],
+    )
+    .await?;
+    tx.execute(
+        &conn.upsert,
+        &[
+            &c_accounts,
+            &c_ids,
+            &node,
+            &c_created,
+            &c_last,
+            &c_iterations,
+            &c_uris,
+            &c_status,
+        ],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+impl Backend for PgBackend {
+    fn write(
+        &mut self,
+        batch: &[DebugRecord],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.write_now(batch)
+    }
+
+    fn purge(
+        &mut self,
+        records_before_ms: Option<i64>,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        self.purge_now(records_before_ms, now_ms)
+    }
+
+    fn ready(&self) -> bool {
+        self.conn.as_ref().is_some_and(|c| !c.client.is_closed())
+    }
+
+    async fn reconnect(&mut self) -> Result<(), StoreError> {
+        self.conn = None;
+        self.conn = Some(self.connect().await?);
+        Ok(())
+    }
+
+    #[cfg(test)]
+    fn as_any(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
