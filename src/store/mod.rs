@@ -199,6 +199,7 @@ impl LoopParts {
             config: self.config,
             target,
             log: LogLimiter::default(),
+            down_log: LogLimiter::default(),
         }
     }
 }

@@ -27,13 +27,30 @@ pub(crate) const LINGER: Duration = Duration::from_millis(10);
 const RECONNECT_FIRST: Duration = Duration::from_millis(250);
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
 
+/// What became of a batch the database did not refuse.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Wrote {
+    Committed,
+    /// The connection was lost before the commit was confirmed: the backend kept the
+    /// batch and settles it in its next `reconnect`.
+    InDoubt,
+}
+
+/// Batches a `reconnect` settled: found committed (or written again), or given up.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Settled {
+    pub written: u64,
+    pub lost: u64,
+}
+
 /// One database behind the writer loop.
 pub(crate) trait Backend: Send + 'static {
-    /// Writes all of `batch` in one transaction, or none of it.
+    /// Writes all of `batch` in one transaction, or none of it (`Err`: refused, rolled
+    /// back); `InDoubt` when the connection went away meanwhile.
     fn write(
         &mut self,
         batch: &[DebugRecord],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<Wrote, StoreError>> + Send;
     /// Deletes records (when `records_before_ms` is set) and auth tokens that expired,
     /// in bounded chunks; returns the number of records deleted.
     fn purge(
@@ -44,7 +61,10 @@ pub(crate) trait Backend: Send + 'static {
     /// False while the database is known to be unreachable: the loop then leaves records
     /// queued and calls `reconnect` until it succeeds.
     fn ready(&self) -> bool;
-    fn reconnect(&mut self) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A new connection; then settles a batch left in doubt, if any.
+    fn reconnect(&mut self) -> impl Future<Output = Result<Settled, StoreError>> + Send;
+    /// At shutdown without a database: gives up the batch in doubt; returns its size.
+    fn abandon(&mut self) -> u64;
     #[cfg(test)]
     fn as_any(&mut self) -> &mut dyn std::any::Any;
 }
@@ -168,7 +188,10 @@ pub(crate) struct WriterLoop<B> {
     pub config: LoopConfig,
     /// For log lines: which database this is (never with a password).
     pub target: String,
+    /// For "batch lost" lines.
     pub log: LogLimiter,
+    /// For "database unreachable" lines.
+    pub down_log: LogLimiter,
 }
 
 impl<B: Backend> WriterLoop<B> {
@@ -266,7 +289,8 @@ impl<B: Backend> WriterLoop<B> {
                 _ = tokio::time::sleep(wait) => {}
             }
             match self.backend.reconnect().await {
-                Ok(()) => {
+                Ok(settled) => {
+                    self.settle(settled);
                     self.counters.available.store(true, Ordering::Relaxed);
                     let now = self.counters.snapshot();
                     let lost = (now.dropped_queue_full + now.dropped_db_error)
@@ -281,7 +305,7 @@ impl<B: Backend> WriterLoop<B> {
                 }
                 Err(e) => {
                     self.counters.available.store(false, Ordering::Relaxed);
-                    if let Some(suppressed) = self.log.due() {
+                    if let Some(suppressed) = self.down_log.due() {
                         tracing::warn!(
                             target_db = %self.target,
                             error = %e,
@@ -304,9 +328,17 @@ impl<B: Backend> WriterLoop<B> {
         let result = self.backend.write(batch).await;
         batch.clear();
         match result {
-            Ok(()) => {
+            Ok(Wrote::Committed) => {
                 self.counters.written.fetch_add(n, Ordering::Relaxed);
                 self.counters.available.store(true, Ordering::Relaxed);
+            }
+            Ok(Wrote::InDoubt) => {
+                self.counters.available.store(false, Ordering::Relaxed);
+                tracing::warn!(
+                    target_db = %self.target,
+                    records = n,
+                    "debug store connection lost during a commit; the batch is checked (and written again if it did not commit) on reconnect"
+                );
             }
             Err(e) => {
                 self.counters.dropped_failed.fetch_add(n, Ordering::Relaxed);
@@ -330,8 +362,17 @@ impl<B: Backend> WriterLoop<B> {
     /// so senders that keep going cannot hold shutdown forever; when the database cannot
     /// be reached (one more try), the records are counted lost.
     async fn drain(mut self) {
-        if !self.backend.ready() && self.backend.reconnect().await.is_err() {
-            tracing::warn!(target_db = %self.target, "debug store unreachable at shutdown; queued debug records are lost");
+        if !self.backend.ready() {
+            match self.backend.reconnect().await {
+                Ok(settled) => self.settle(settled),
+                Err(_) => {
+                    let abandoned = self.backend.abandon();
+                    self.counters
+                        .dropped_failed
+                        .fetch_add(abandoned, Ordering::Relaxed);
+                    tracing::warn!(target_db = %self.target, "debug store unreachable at shutdown; queued debug records are lost");
+                }
+            }
         }
         let mut batch = Vec::with_capacity(self.config.batch_max);
         for _ in 0..self.config.capacity {
@@ -351,6 +392,12 @@ impl<B: Backend> WriterLoop<B> {
         }
         self.write_or_count(&mut batch).await;
         self.rx.close();
+    }
+
+    fn settle(&self, settled: Settled) {
+        let c = &self.counters;
+        c.written.fetch_add(settled.written, Ordering::Relaxed);
+        c.dropped_failed.fetch_add(settled.lost, Ordering::Relaxed);
     }
 
     async fn write_or_count(&mut self, batch: &mut Vec<DebugRecord>) {

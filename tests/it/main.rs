@@ -8,5 +8,6 @@ mod calls;
 mod cli;
 mod debug_log;
 mod esl_captures;
+mod nodes;
 mod server;
 mod twiml;

@@ -13,7 +13,7 @@ use tokio_postgres::{Client, Statement};
 use super::{text, PgTarget};
 use crate::store::record::DebugRecord;
 use crate::store::rows::{call_updates, row, Row};
-use crate::store::writer::Backend;
+use crate::store::writer::{Backend, Settled, Wrote};
 use crate::store::StoreError;
 
 /// One batch may take this long before the connection is given up as hung.
@@ -47,12 +47,23 @@ pub(crate) struct PgBackend {
     target: PgTarget,
     node: String,
     conn: Option<Conn>,
+    /// A batch whose connection was lost before its commit was confirmed.
+    in_doubt: Option<InDoubt>,
 }
 
 struct Conn {
     client: Client,
+    /// The server process of this session, to end it if it outlives the connection.
+    pid: i32,
     insert: Statement,
     upsert: Statement,
+}
+
+struct InDoubt {
+    /// The batch's transaction, if it got that far.
+    xid: Option<i64>,
+    pid: i32,
+    batch: Vec<DebugRecord>,
 }
 
 impl PgBackend {
@@ -62,6 +73,7 @@ impl PgBackend {
             target,
             node,
             conn: None,
+            in_doubt: None,
         };
         backend.conn = Some(backend.connect().await?);
         Ok(backend)
@@ -69,30 +81,108 @@ impl PgBackend {
 
     async fn connect(&self) -> Result<Conn, StoreError> {
         let client = self.target.connect().await?;
+        let pid = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await?
+            .get(0);
         let insert = client.prepare(INSERT_RECORDS).await?;
         let upsert = client.prepare(UPSERT_CALLS).await?;
         Ok(Conn {
             client,
+            pid,
             insert,
             upsert,
         })
     }
 
-    async fn write_now(&mut self, batch: &[DebugRecord]) -> Result<(), StoreError> {
+    async fn write_now(&mut self, batch: &[DebugRecord]) -> Result<Wrote, StoreError> {
         let conn = self.conn.as_mut().ok_or(StoreError::Unavailable)?;
-        let written = tokio::time::timeout(WRITE_TIMEOUT, write_batch(conn, &self.node, batch));
-        let result = match written.await {
-            Ok(r) => r,
-            Err(_) => {
-                // A hung connection: drop it (its driver task ends with it).
+        let pid = conn.pid;
+        let mut xid = None;
+        let written = tokio::time::timeout(
+            WRITE_TIMEOUT,
+            write_batch(conn, &self.node, batch, &mut xid),
+        );
+        let error = match written.await {
+            Ok(Ok(())) => return Ok(Wrote::Committed),
+            Ok(Err(e)) if self.alive().await => return Err(e), // refused, rolled back
+            Ok(Err(e)) => e,
+            Err(_) => StoreError::Timeout("writing a batch to PostgreSQL"),
+        };
+        // The connection is gone (or hung: dropping it ends its driver task), maybe after
+        // the server committed: keep the batch until a new connection can tell.
+        tracing::debug!(error = %error, "PostgreSQL connection lost during a batch");
+        self.conn = None;
+        self.in_doubt = Some(InDoubt {
+            xid,
+            pid,
+            batch: batch.to_vec(),
+        });
+        Ok(Wrote::InDoubt)
+    }
+
+    /// On a fresh connection: did the batch in doubt commit? If not, it is written again;
+    /// a transaction still open on the lost session is ended first, so it cannot commit
+    /// after the batch was written again.
+    async fn settle(&mut self, doubt: InDoubt) -> Result<Settled, StoreError> {
+        let n = doubt.batch.len() as u64;
+        let written = Settled {
+            written: n,
+            lost: 0,
+        };
+        let Some(xid) = doubt.xid else {
+            // It never got a transaction id: nothing of it committed.
+            return self.write_again(doubt, written).await;
+        };
+        let status = match self.txid_status(xid, doubt.pid).await {
+            Ok(status) => status,
+            Err(e) => {
                 self.conn = None;
-                return Err(StoreError::Timeout("writing a batch to PostgreSQL"));
+                self.in_doubt = Some(doubt);
+                return Err(e);
             }
         };
-        if result.is_err() && !self.alive().await {
-            self.conn = None;
+        match status.as_deref() {
+            Some("committed") => Ok(written),
+            Some(_) => self.write_again(doubt, written).await,
+            None => {
+                tracing::warn!("cannot tell whether a debug batch committed; counted lost");
+                Ok(Settled {
+                    written: 0,
+                    lost: n,
+                })
+            }
         }
-        result
+    }
+
+    async fn txid_status(&self, xid: i64, pid: i32) -> Result<Option<String>, StoreError> {
+        let conn = self.conn.as_ref().ok_or(StoreError::Unavailable)?;
+        let c = &conn.client;
+        let sql = "SELECT txid_status($1)::text";
+        let mut status: Option<String> = c.query_one(sql, &[&xid]).await?.get(0);
+        if status.as_deref() == Some("in progress") {
+            // The lost session still runs: end it (waiting up to 5 s), then look again.
+            c.execute("SELECT pg_terminate_backend($1, 5000)", &[&pid])
+                .await?;
+            status = c.query_one(sql, &[&xid]).await?.get(0);
+        }
+        Ok(status)
+    }
+
+    async fn write_again(
+        &mut self,
+        doubt: InDoubt,
+        written: Settled,
+    ) -> Result<Settled, StoreError> {
+        match self.write_now(&doubt.batch).await {
+            Ok(Wrote::Committed) => Ok(written),
+            // Lost again: `write_now` kept it in doubt.
+            Ok(Wrote::InDoubt) => Err(StoreError::Unavailable),
+            Err(_) => Ok(Settled {
+                written: 0,
+                lost: written.written,
+            }),
+        }
     }
 
     /// After a failed batch: is the connection still good (the batch itself was refused),
@@ -136,8 +226,14 @@ async fn chunked(client: &Client, sql: &str, before: i64) -> Result<usize, Store
     }
 }
 
-/// Columns as arrays, one element per record (or per call).
-async fn write_batch(conn: &mut Conn, node: &str, batch: &[DebugRecord]) -> Result<(), StoreError> {
+/// Columns as arrays, one element per record (or per call). `xid` is set to the
+/// transaction's id as soon as it has one.
+async fn write_batch(
+    conn: &mut Conn,
+    node: &str,
+    batch: &[DebugRecord],
+    xid: &mut Option<i64>,
+) -> Result<(), StoreError> {
     let rows: Vec<_> = batch.iter().map(row).collect();
     let calls = call_updates(&rows);
     let col = |f: for<'r> fn(&'r Row<'_>) -> Option<&'r str>| -> Vec<Option<Cow<'_, str>>> {
@@ -168,6 +264,7 @@ async fn write_batch(conn: &mut Conn, node: &str, batch: &[DebugRecord]) -> Resu
     let node = text(node);
 
     let tx = conn.client.transaction().await?;
+    *xid = Some(tx.query_one("SELECT txid_current()", &[]).await?.get(0));
     tx.execute(
         &conn.insert,
         &[
@@ -211,7 +308,7 @@ impl Backend for PgBackend {
     fn write(
         &mut self,
         batch: &[DebugRecord],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+    ) -> impl Future<Output = Result<Wrote, StoreError>> + Send {
         self.write_now(batch)
     }
 
@@ -227,10 +324,17 @@ impl Backend for PgBackend {
         self.conn.as_ref().is_some_and(|c| !c.client.is_closed())
     }
 
-    async fn reconnect(&mut self) -> Result<(), StoreError> {
+    async fn reconnect(&mut self) -> Result<Settled, StoreError> {
         self.conn = None;
         self.conn = Some(self.connect().await?);
-        Ok(())
+        match self.in_doubt.take() {
+            Some(doubt) => self.settle(doubt).await,
+            None => Ok(Settled::default()),
+        }
+    }
+
+    fn abandon(&mut self) -> u64 {
+        self.in_doubt.take().map_or(0, |d| d.batch.len() as u64)
     }
 
     #[cfg(test)]

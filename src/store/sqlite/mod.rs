@@ -19,7 +19,7 @@ pub use schema::SCHEMA_VERSION;
 pub(crate) use sessions::SqliteSessions;
 
 use super::record::DebugRecord;
-use super::writer::{Backend, LogLimiter};
+use super::writer::{Backend, LogLimiter, Settled, Wrote};
 use super::StoreError;
 use schema::FileId;
 
@@ -107,8 +107,8 @@ impl Backend for SqliteBackend {
     fn write(
         &mut self,
         batch: &[DebugRecord],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        std::future::ready(self.write_now(batch))
+    ) -> impl Future<Output = Result<Wrote, StoreError>> + Send {
+        std::future::ready(self.write_now(batch).map(|()| Wrote::Committed))
     }
 
     fn purge(
@@ -123,8 +123,12 @@ impl Backend for SqliteBackend {
         true
     }
 
-    fn reconnect(&mut self) -> impl Future<Output = Result<(), StoreError>> + Send {
-        std::future::ready(Ok(()))
+    fn reconnect(&mut self) -> impl Future<Output = Result<Settled, StoreError>> + Send {
+        std::future::ready(Ok(Settled::default()))
+    }
+
+    fn abandon(&mut self) -> u64 {
+        0
     }
 
     #[cfg(test)]
