@@ -4,6 +4,7 @@ mod harness;
 mod support;
 
 mod api;
+mod api_limits;
 mod calls;
 mod cli;
 mod debug_log;
