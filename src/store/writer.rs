@@ -21,7 +21,7 @@ use super::StoreError;
 /// How often the writer purges expired records and tokens (and once at start).
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 /// How long a batch waits for more records after its first one.
-pub(crate) const LINGER: Duration = Duration::from_millis(10);
+pub(crate) const LINGER: Duration = Duration::from_millis(50);
 /// The first wait before reconnecting to a database that went away; doubled up to
 /// [`RECONNECT_MAX`].
 const RECONNECT_FIRST: Duration = Duration::from_millis(250);
@@ -228,9 +228,14 @@ impl<B: Backend> WriterLoop<B> {
 
     /// Adds `first` and what follows to `batch`, until it is full or [`LINGER`] has passed
     /// since `first`; returns the message that ended it, if it was not a record.
+    ///
+    /// The linger is a sleep, not a wait on the queue: a call that queues a record while
+    /// the writer lingers does not wake it (no thread wake-up per record), and one wake-up
+    /// then takes the whole batch.
     async fn gather(&mut self, first: Msg, batch: &mut Vec<DebugRecord>) -> Option<Msg> {
         let deadline = Instant::now() + LINGER;
         let mut msg = first;
+        let mut slept = false;
         loop {
             match msg {
                 Msg::Record(rec) => {
@@ -246,13 +251,19 @@ impl<B: Backend> WriterLoop<B> {
             }
             msg = match self.rx.try_recv() {
                 Ok(m) => m,
-                Err(mpsc::error::TryRecvError::Disconnected) => return None,
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                        Ok(Some(m)) => m,
-                        Ok(None) | Err(_) => return None,
+                Err(mpsc::error::TryRecvError::Empty) if !slept => {
+                    slept = true;
+                    tokio::select! {
+                        biased;
+                        _ = self.stop.cancelled() => return None,
+                        _ = tokio::time::sleep_until(deadline) => {}
+                    }
+                    match self.rx.try_recv() {
+                        Ok(m) => m,
+                        Err(_) => return None,
                     }
                 }
+                Err(_) => return None,
             };
         }
     }

@@ -332,3 +332,61 @@ async fn health_says_degraded_without_a_store_and_draining_after_stop() {
     running.finish().await;
     pivot.stop().await;
 }
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+/// The bounds in docs/security.md ("REST API"): 4000 idle connections from 40 addresses
+/// against the default limits, while /health is timed, another account logs in and 100
+/// calls run. `cargo test --release --test it measure_api_connection_flood -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn measure_api_connection_flood() {
+    let web = WebApp::start().await;
+    let (path, reply) = say_app();
+    web.script(&path, [reply]);
+    let pivot = Pivot::start().await;
+    let fds_before = open_fds();
+    let mut held = Vec::new();
+    for i in 0..40u8 {
+        held.extend(idle_connections(pivot.api, IpAddr::from([127, 0, 1, i + 1]), 100).await);
+    }
+    let attacker_fds = held.len();
+    let server_fds = open_fds().saturating_sub(fds_before + attacker_fds);
+    let mut health_ms = Vec::new();
+    for _ in 0..20 {
+        let t0 = std::time::Instant::now();
+        let ok = reqwest::get(pivot.api_url("/health"))
+            .await
+            .unwrap()
+            .status()
+            == 200;
+        health_ms.push((t0.elapsed().as_secs_f64() * 1000.0, ok));
+    }
+    let login = login_status(&pivot, OTHER_API_KEY, None).await.0;
+    let url = web.url("/voice");
+    let calls = pivot
+        .calls_at_once(100, || FakeCall::new().var("pivot_voice_url", &url))
+        .await;
+    let completed = calls
+        .iter()
+        .filter(|t| t.hangup_cause() == Some("NORMAL_CLEARING"))
+        .count();
+    let mut times: Vec<f64> = health_ms.iter().map(|(ms, _)| *ms).collect();
+    times.sort_by(f64::total_cmp);
+    println!(
+        "flood: {attacker_fds} idle client connections from 40 addresses; API connections open {} \
+         (refused {}, evicted {}); file descriptors the server holds for them: about {server_fds}; \
+         /health {}/20 OK, median {:.1} ms, max {:.1} ms; login of another account: {login}; \
+         calls completed during the flood: {completed}/100",
+        metric(&pivot, "pivot_api_connections").await,
+        metric(&pivot, "pivot_api_connections_refused_total").await,
+        metric(&pivot, "pivot_api_connections_evicted_total").await,
+        health_ms.iter().filter(|(_, ok)| *ok).count(),
+        times[times.len() / 2],
+        times[times.len() - 1],
+    );
+    drop(held);
+    pivot.stop().await;
+}

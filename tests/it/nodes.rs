@@ -311,3 +311,20 @@ async fn postgres_restarted_mid_calls_loses_no_call_and_only_counted_records() {
     let url = pg.url.clone();
     calls_survive_an_outage(&pg, &url, Outage::Server(ctl)).await;
 }
+
+/// The lab's cluster configuration (docker compose --profile cluster) is a valid config
+/// that keeps the debug log in the lab's PostgreSQL and names nodes by host name.
+#[test]
+fn the_lab_cluster_config_is_valid() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/freeswitch-conf/pivot-cluster.toml"
+    );
+    let config = pivot::config::Config::load(path.as_ref()).unwrap_or_else(|e| panic!("{e}"));
+    let store = config.store_config();
+    assert!(
+        matches!(&store.database, pivot::store::Database::Postgres(url) if url.contains("@postgres:5432/")),
+        "{store:?}"
+    );
+    assert_eq!(config.node_name, pivot::config::host_name());
+}
