@@ -110,12 +110,36 @@ pub(crate) async fn measure_writer(config: &super::StoreConfig) {
     store.writer.flush().await.expect("flush");
     let secs = start.elapsed().as_secs_f64();
     let written = store.sink.written();
+    store.writer.shutdown().await;
+    let bytes = stored_bytes(&config.database).await;
     println!(
-        "writer ({:?}): {written} records in {secs:.3} s = {:.0} records/s (dropped {}, queued {:?})",
+        "writer ({:?}): {written} records in {secs:.3} s = {:.0} records/s (dropped {}, queued {:?}); {:.0} bytes stored per record",
         config.database,
         written as f64 / secs,
         store.sink.dropped(),
-        queued
+        queued,
+        bytes as f64 / written.max(1) as f64,
     );
-    store.writer.shutdown().await;
+}
+
+/// What the debug log takes on disk: the SQLite file and its WAL, or PostgreSQL's tables
+/// with their indexes.
+async fn stored_bytes(database: &super::Database) -> u64 {
+    match database {
+        super::Database::Sqlite(path) => {
+            let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
+            size(path) + size(&path.with_extension("db-wal"))
+        }
+        super::Database::Postgres(url) => {
+            let client = fixture::connect(url).await;
+            let row = client
+                .query_one(
+                    "SELECT pg_total_relation_size('debug_records') + pg_total_relation_size('debug_calls')",
+                    &[],
+                )
+                .await
+                .expect("table sizes");
+            u64::try_from(row.get::<_, i64>(0)).unwrap_or(0)
+        }
+    }
 }
