@@ -12,7 +12,9 @@
 //! It stores what it is given; deciding what to record is the caller's job, and it knows
 //! nothing of HTTP.
 
+mod backend;
 mod error;
+mod handle;
 mod paging;
 mod postgres;
 mod reader;
@@ -34,6 +36,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use error::StoreError;
+pub use handle::StoreWriter;
 pub use postgres::PG_SCHEMA_VERSION;
 pub use reader::{StoreReader, CALL_RECORDS_MAX, PAGE_SIZE_MAX};
 pub(crate) use record::unix_ms;
@@ -41,10 +44,11 @@ pub use record::{from_unix_ms, DebugCall, DebugRecord, Entry, Page, StoredRecord
 pub use sessions::{NewToken, Sessions};
 pub use sink::{DebugSink, SinkStats, StoreStatus, QUEUE_MAX_BYTES};
 pub use sqlite::SCHEMA_VERSION;
-pub use writer::StoreWriter;
 
+use backend::Backend;
+use handle::Done;
 use sink::Counters;
-use writer::{Backend, Done, LogLimiter, LoopConfig, WriterLoop};
+use writer::{LogLimiter, LoopConfig, WriterLoop};
 
 /// Which database keeps the log.
 #[derive(Clone, PartialEq, Eq)]
@@ -146,32 +150,8 @@ pub async fn open(config: &StoreConfig) -> Result<Store, StoreError> {
         },
     };
     let (done, reader, sessions) = match &config.database {
-        Database::Sqlite(path) => {
-            let backend = sqlite::open_file(path.clone(), config.node.clone()).await?;
-            let target = backend.path().display().to_string();
-            let done = on_thread(parts.with(backend, target))?;
-            (
-                done,
-                reader::Inner::Sqlite(sqlite::SqliteReader::new(path.clone())),
-                sessions::Inner::Sqlite(sqlite::SqliteSessions::new(path.clone())),
-            )
-        }
-        Database::Postgres(url) => {
-            let target = postgres::PgTarget::parse(url, &config.node)?;
-            let mut client = target.connect().await?;
-            postgres::migrate(&mut client, &target.name).await?;
-            drop(client);
-            let backend =
-                postgres::PgBackend::connect_new(target.clone(), config.node.clone()).await?;
-            let pool = postgres::pool(&target, config.pool_size)?;
-            tracing::info!(target_db = %target.name, "debug log in PostgreSQL");
-            let task = tokio::spawn(parts.with(backend, target.name.clone()).run());
-            (
-                Done::Task(task),
-                reader::Inner::Postgres(postgres::PgReader::new(pool.clone())),
-                sessions::Inner::Postgres(postgres::PgSessions::new(pool)),
-            )
-        }
+        Database::Sqlite(path) => open_sqlite(path, config, parts).await?,
+        Database::Postgres(url) => open_postgres(url, config, parts).await?,
     };
     Ok(Store {
         sink: DebugSink::new(tx.clone(), counters.clone()),
@@ -179,6 +159,43 @@ pub async fn open(config: &StoreConfig) -> Result<Store, StoreError> {
         reader: StoreReader(reader),
         sessions: Sessions(sessions),
     })
+}
+
+type Opened = (Done, reader::Inner, sessions::Inner);
+
+async fn open_sqlite(
+    path: &std::path::Path,
+    config: &StoreConfig,
+    parts: LoopParts,
+) -> Result<Opened, StoreError> {
+    let backend = sqlite::open_file(path.to_path_buf(), config.node.clone()).await?;
+    let target = backend.path().display().to_string();
+    let done = on_thread(parts.with(backend, target))?;
+    Ok((
+        done,
+        reader::Inner::Sqlite(sqlite::SqliteReader::new(path.to_path_buf())),
+        sessions::Inner::Sqlite(sqlite::SqliteSessions::new(path.to_path_buf())),
+    ))
+}
+
+async fn open_postgres(
+    url: &str,
+    config: &StoreConfig,
+    parts: LoopParts,
+) -> Result<Opened, StoreError> {
+    let target = postgres::PgTarget::parse(url, &config.node)?;
+    let mut client = target.connect().await?;
+    postgres::migrate(&mut client, &target.name).await?;
+    drop(client);
+    let backend = postgres::PgBackend::connect_new(target.clone(), config.node.clone()).await?;
+    let pool = postgres::pool(&target, config.pool_size)?;
+    tracing::info!(target_db = %target.name, "debug log in PostgreSQL");
+    let task = tokio::spawn(parts.with(backend, target.name.clone()).run());
+    Ok((
+        Done::Task(task),
+        reader::Inner::Postgres(postgres::PgReader::new(pool.clone())),
+        sessions::Inner::Postgres(postgres::PgSessions::new(pool)),
+    ))
 }
 
 /// Everything the writer loop needs but its backend.

@@ -1,21 +1,21 @@
-//! The writer loop, the same for both databases, and its handle [`StoreWriter`] (flush,
-//! purge, shutdown). It gathers records from the queue into batches (group commit: after
-//! the first record it waits up to [`LINGER`] for more, so a busy node commits a few
-//! hundred records at once instead of one), writes each batch all or nothing through a
-//! [`Backend`], runs retention, and counts what is lost. While the database cannot be
-//! reached it leaves records in the (bounded) queue and retries the connection.
+//! The writer loop, the same for both databases (its handle is `handle.rs`). It gathers
+//! records from the queue into batches (group commit: after the first record it waits up
+//! to [`LINGER`] for more, so a busy node commits a few hundred records at once instead of
+//! one), writes each batch all or nothing through a [`Backend`], runs retention, and counts
+//! what is lost. While the database cannot be reached it leaves records in the (bounded)
+//! queue and retries the connection.
 
-use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::backend::{Backend, Settled, Wrote};
 use super::record::{unix_ms, DebugRecord};
-use super::sink::{record_bytes, Counters, Msg, SinkStats, LOG_EVERY};
+use super::sink::{record_bytes, Counters, Msg, LOG_EVERY};
 use super::StoreError;
 
 /// How often the writer purges expired records and tokens (and once at start).
@@ -26,152 +26,6 @@ pub(crate) const LINGER: Duration = Duration::from_millis(50);
 /// [`RECONNECT_MAX`].
 const RECONNECT_FIRST: Duration = Duration::from_millis(250);
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
-
-/// What became of a batch the database did not refuse.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Wrote {
-    Committed,
-    /// The connection was lost before the commit was confirmed: the backend kept the
-    /// batch and settles it in its next `reconnect`.
-    InDoubt,
-}
-
-/// Batches a `reconnect` settled: found committed (or written again), or given up.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct Settled {
-    pub written: u64,
-    pub lost: u64,
-}
-
-/// One database behind the writer loop.
-pub(crate) trait Backend: Send + 'static {
-    /// Writes all of `batch` in one transaction, or none of it (`Err`: refused, rolled
-    /// back); `InDoubt` when the connection went away meanwhile.
-    fn write(
-        &mut self,
-        batch: &[DebugRecord],
-    ) -> impl Future<Output = Result<Wrote, StoreError>> + Send;
-    /// Deletes records (when `records_before_ms` is set) and auth tokens that expired,
-    /// in bounded chunks; returns the number of records deleted.
-    fn purge(
-        &mut self,
-        records_before_ms: Option<i64>,
-        now_ms: i64,
-    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
-    /// False while the database is known to be unreachable: the loop then leaves records
-    /// queued and calls `reconnect` until it succeeds.
-    fn ready(&self) -> bool;
-    /// A new connection; then settles a batch left in doubt, if any.
-    fn reconnect(&mut self) -> impl Future<Output = Result<Settled, StoreError>> + Send;
-    /// At shutdown without a database: gives up the batch in doubt; returns its size.
-    fn abandon(&mut self) -> u64;
-    #[cfg(test)]
-    fn as_any(&mut self) -> &mut dyn std::any::Any;
-}
-
-/// Owns the writer. `shutdown` writes what is queued and waits for the loop to end;
-/// dropping it without `shutdown` still asks the loop to write out and stop.
-pub struct StoreWriter {
-    tx: mpsc::Sender<Msg>,
-    stop: CancellationToken,
-    done: Option<Done>,
-    counters: Arc<Counters>,
-}
-
-/// How the loop runs: SQLite's on its own thread, PostgreSQL's as a task.
-pub(crate) enum Done {
-    Thread(std::thread::JoinHandle<()>),
-    Task(tokio::task::JoinHandle<()>),
-}
-
-impl StoreWriter {
-    pub(crate) fn new(
-        tx: mpsc::Sender<Msg>,
-        stop: CancellationToken,
-        done: Done,
-        counters: Arc<Counters>,
-    ) -> Self {
-        Self {
-            tx,
-            stop,
-            done: Some(done),
-            counters,
-        }
-    }
-
-    /// Waits until every record queued before this call is committed (or counted lost).
-    /// While the database is unreachable this waits for it to come back.
-    pub async fn flush(&self) -> Result<(), StoreError> {
-        let (done, wait) = oneshot::channel();
-        self.tx
-            .send(Msg::Flush(done))
-            .await
-            .map_err(|_| StoreError::WriterGone)?;
-        wait.await.map_err(|_| StoreError::WriterGone)
-    }
-
-    /// Runs the retention purge now (it also runs at start and hourly); returns the
-    /// number of records deleted.
-    pub async fn purge_expired(&self) -> Result<usize, StoreError> {
-        let (done, wait) = oneshot::channel();
-        self.tx
-            .send(Msg::Purge(done))
-            .await
-            .map_err(|_| StoreError::WriterGone)?;
-        wait.await.map_err(|_| StoreError::WriterGone)?
-    }
-
-    pub fn stats(&self) -> SinkStats {
-        self.counters.snapshot()
-    }
-
-    /// Writes what is queued (bounded by the queue's capacity), then stops. Records sent
-    /// after this are dropped and counted.
-    pub async fn shutdown(mut self) {
-        self.stop.cancel();
-        let panicked = match self.done.take() {
-            Some(Done::Thread(handle)) => {
-                let joined = tokio::task::spawn_blocking(move || handle.join()).await;
-                !matches!(joined, Ok(Ok(())))
-            }
-            Some(Done::Task(task)) => task.await.is_err(),
-            None => false,
-        };
-        if panicked {
-            tracing::error!("debug writer panicked");
-        }
-        let s = self.counters.snapshot();
-        tracing::info!(
-            written = s.written,
-            dropped_queue_full = s.dropped_queue_full,
-            dropped_db_error = s.dropped_db_error,
-            "debug writer stopped"
-        );
-    }
-
-    /// Parks the loop until the returned sender is used or dropped.
-    #[cfg(test)]
-    pub(crate) async fn stall(&self) -> oneshot::Sender<()> {
-        let (started, started_rx) = oneshot::channel();
-        let (release_tx, release) = oneshot::channel();
-        let _ = self.tx.send(Msg::Stall { started, release }).await;
-        let _ = started_rx.await;
-        release_tx
-    }
-
-    /// Runs `f` on the writer with its backend, after what is queued before it.
-    #[cfg(test)]
-    pub(crate) async fn exec(&self, f: impl FnOnce(&mut dyn std::any::Any) + Send + 'static) {
-        let _ = self.tx.send(Msg::Exec(Box::new(f))).await;
-        let _ = self.flush().await;
-    }
-}
-
-impl Drop for StoreWriter {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
 
 /// The loop's settings.
 pub(crate) struct LoopConfig {

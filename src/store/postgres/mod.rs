@@ -3,6 +3,7 @@
 //! runs the shared writer loop as a task; reads and tokens go through a small
 //! deadpool-postgres pool. Connections are plain TCP (see docs/scaling.md).
 
+mod arrays;
 mod reader;
 mod schema;
 mod writer;

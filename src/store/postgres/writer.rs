@@ -4,16 +4,16 @@
 //! another node is deleting. A lost connection is noticed (its driver task sees the close
 //! at once) and makes the loop wait for the database instead of failing batch after batch.
 
-use std::borrow::Cow;
 use std::future::Future;
 use std::time::Duration;
 
 use tokio_postgres::{Client, Statement};
 
+use super::arrays::{CallArrays, RecordArrays};
 use super::{text, PgTarget};
+use crate::store::backend::{Backend, Settled, Wrote};
 use crate::store::record::DebugRecord;
-use crate::store::rows::{call_updates, row, Row};
-use crate::store::writer::{Backend, Settled, Wrote};
+use crate::store::rows::{call_updates, row};
 use crate::store::StoreError;
 
 /// One batch may take this long before the connection is given up as hung.
@@ -226,8 +226,8 @@ async fn chunked(client: &Client, sql: &str, before: i64) -> Result<usize, Store
     }
 }
 
-/// Columns as arrays, one element per record (or per call). `xid` is set to the
-/// transaction's id as soon as it has one.
+/// One transaction: the records, then their calls. `xid` is set to the transaction's id
+/// as soon as it has one.
 async fn write_batch(
     conn: &mut Conn,
     node: &str,
@@ -236,70 +236,12 @@ async fn write_batch(
 ) -> Result<(), StoreError> {
     let rows: Vec<_> = batch.iter().map(row).collect();
     let calls = call_updates(&rows);
-    let col = |f: for<'r> fn(&'r Row<'_>) -> Option<&'r str>| -> Vec<Option<Cow<'_, str>>> {
-        rows.iter().map(|r| f(r).map(text)).collect()
-    };
-    let accounts: Vec<Cow<str>> = rows.iter().map(|r| text(r.account_id)).collect();
-    let call_ids: Vec<Cow<str>> = rows.iter().map(|r| text(r.call_id)).collect();
-    let iterations: Vec<i32> = rows.iter().map(|r| r.iteration).collect();
-    let created: Vec<i64> = rows.iter().map(|r| r.created_ms).collect();
-    let kinds: Vec<&str> = rows.iter().map(|r| r.kind).collect();
-    let methods = col(|r| r.method);
-    let uris = col(|r| r.uri);
-    let req_headers = col(|r| r.req_headers.as_deref());
-    let req_bodies = col(|r| r.req_body);
-    let resp_bodies = col(|r| r.resp_body);
-    let statuses = col(|r| r.resp_status_code.as_deref());
-    let resp_headers = col(|r| r.resp_headers.as_deref());
-    let error_kinds = col(|r| r.error_kind);
-    let error_messages = col(|r| r.error_message);
-
-    let c_accounts: Vec<Cow<str>> = calls.iter().map(|c| text(c.account_id)).collect();
-    let c_ids: Vec<Cow<str>> = calls.iter().map(|c| text(c.call_id)).collect();
-    let c_created: Vec<i64> = calls.iter().map(|c| c.created_ms).collect();
-    let c_last: Vec<i64> = calls.iter().map(|c| c.last_ms).collect();
-    let c_iterations: Vec<i32> = calls.iter().map(|c| c.iterations).collect();
-    let c_uris: Vec<Option<Cow<str>>> = calls.iter().map(|c| c.uri.map(text)).collect();
-    let c_status: Vec<Option<&str>> = calls.iter().map(|c| c.status_code.as_deref()).collect();
+    let (records, call_arrays) = (RecordArrays::new(&rows), CallArrays::new(&calls));
     let node = text(node);
-
     let tx = conn.client.transaction().await?;
     *xid = Some(tx.query_one("SELECT txid_current()", &[]).await?.get(0));
-    tx.execute(
-        &conn.insert,
-        &[
-            &accounts,
-            &call_ids,
-            &node,
-            &iterations,
-            &created,
-            &kinds,
-            &methods,
-            &uris,
-            &req_headers,
-            &req_bodies,
-            &resp_bodies,
-            &statuses,
-            &resp_headers,
-            &error_kinds,
-            &error_messages,
-        ],
-    )
-    .await?;
-    tx.execute(
-        &conn.upsert,
-        &[
-            &c_accounts,
-            &c_ids,
-            &node,
-            &c_created,
-            &c_last,
-            &c_iterations,
-            &c_uris,
-            &c_status,
-        ],
-    )
-    .await?;
+    tx.execute(&conn.insert, &records.params(&node)).await?;
+    tx.execute(&conn.upsert, &call_arrays.params(&node)).await?;
     tx.commit().await?;
     Ok(())
 }

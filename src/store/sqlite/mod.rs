@@ -18,8 +18,9 @@ pub(crate) use reader::SqliteReader;
 pub use schema::SCHEMA_VERSION;
 pub(crate) use sessions::SqliteSessions;
 
+use super::backend::{Backend, Settled, Wrote};
 use super::record::DebugRecord;
-use super::writer::{Backend, LogLimiter, Settled, Wrote};
+use super::writer::LogLimiter;
 use super::StoreError;
 use schema::FileId;
 
