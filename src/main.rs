@@ -263,10 +263,13 @@ async fn serve(path: Option<PathBuf>, check_only: bool, grace: Duration) -> anyh
     let app = App::start(config, router)
         .await
         .context("cannot start pivot")?;
+    // Listen for SIGTERM before saying we run: a SIGTERM right after that line must stop
+    // pivot cleanly, not kill it.
+    let signals = Signals::new();
     tracing::info!(esl = %app.esl_addr, api = %app.api_addr, "pivot is running");
     let shutdown = app.shutdown.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signals.wait().await;
         tracing::info!("shutdown requested");
         shutdown.stop_accepting.cancel();
     });
@@ -275,24 +278,29 @@ async fn serve(path: Option<PathBuf>, check_only: bool, grace: Duration) -> anyh
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// SIGTERM (on unix) and Ctrl-C, listened for from the moment this is made.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        Signals {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
         }
     }
-    #[cfg(not(unix))]
-    {
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some(mut term) = self.term {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
         let _ = tokio::signal::ctrl_c().await;
     }
 }
