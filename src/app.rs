@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::api::{self, ApiAccount, ApiConfig};
+use crate::api::{self, ApiAccount, ApiConfig, ApiStore, ConnLimits, ConnStats};
 use crate::call::{Engine, ObserverFactory};
 use crate::callflow::FlowLimits;
 use crate::config::Config;
 use crate::route::{RouteError, Router};
 use crate::server::{self, Shutdown};
-use crate::store::{self, StoreConfig, StoreWriter};
+use crate::store::{self, StoreWriter};
 
 /// Why pivot could not start.
 #[derive(Debug, thiserror::Error)]
@@ -69,51 +69,45 @@ impl App {
         router: Router,
         observer: Option<ObserverFactory>,
     ) -> Result<App, StartError> {
-        let (sink, writer, reader) = store::open(&StoreConfig {
-            retention_days: config.store.retention_days,
-            queue_capacity: config.store.queue_capacity,
-            ..StoreConfig::new(config.store.path.clone())
-        })?;
+        let store = store::open(&config.store_config()).await?;
         let esl_listener = bind(config.esl.listen).await?;
         let api_listener = bind(config.api.listen).await?;
         let esl_addr = local(&esl_listener, config.esl.listen);
         let api_addr = local(&api_listener, config.api.listen);
-        let api_config = ApiConfig {
-            accounts: config
-                .accounts
-                .iter()
-                .map(|a| ApiAccount {
-                    id: a.id.to_string(),
-                    name: a.name.clone(),
-                    api_key: a.api_key.clone(),
-                })
-                .collect(),
-            token_ttl: config.api.token_ttl,
+        let shutdown = Shutdown::default();
+        let api_store = ApiStore {
+            reader: store.reader,
+            sessions: store.sessions,
+            status: store.sink.status(),
+            // While calls drain, /health says so: a load balancer stops sending new ones.
+            draining: shutdown.stop_accepting.clone(),
         };
-        let mut engine = Engine::new(config, router, Some(sink))?;
+        let (api_config, limits) = api_settings(&config);
+        let mut engine = Engine::new(config, router, Some(store.sink))?;
         engine.observer = observer;
         let engine = Arc::new(engine);
-        let routes = api::router(api_config, reader).merge(crate::metrics::router(engine.clone()));
+        let conn_stats = Arc::new(ConnStats::default());
+        let routes = api::router(api_config, api_store)
+            .merge(crate::metrics::router(engine.clone(), conn_stats.clone()));
         let api_stop = tokio_util::sync::CancellationToken::new();
-        let stop = api_stop.clone();
-        let api_task = tokio::spawn(async move {
-            let serve = axum::serve(api_listener, routes)
-                .with_graceful_shutdown(async move { stop.cancelled().await });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "REST API server failed");
-            }
-        });
+        let api_task = tokio::spawn(api::serve(
+            api_listener,
+            routes,
+            limits,
+            conn_stats,
+            api_stop.clone(),
+        ));
         tracing::info!(%esl_addr, "event socket listening");
         tracing::info!(%api_addr, "REST API listening");
         Ok(App {
             esl_addr,
             api_addr,
             engine,
-            shutdown: Shutdown::default(),
+            shutdown,
             esl_listener,
             api_task,
             api_stop,
-            writer,
+            writer: store.writer,
         })
     }
 
@@ -124,12 +118,41 @@ impl App {
             server::run(self.esl_listener, self.engine.clone(), self.shutdown, grace).await;
         // Calls are over: whatever they logged is in the queue; flush it before exiting.
         drop(self.engine);
-        let writer = self.writer;
-        let _ = tokio::task::spawn_blocking(move || writer.shutdown()).await;
+        self.writer.shutdown().await;
         self.api_stop.cancel();
         let _ = self.api_task.await;
         result
     }
+}
+
+/// The API's part of the configuration.
+fn api_settings(config: &Config) -> (ApiConfig, ConnLimits) {
+    let a = &config.api;
+    let api_config = ApiConfig {
+        accounts: config
+            .accounts
+            .iter()
+            .map(|a| ApiAccount {
+                id: a.id.to_string(),
+                name: a.name.clone(),
+                api_key: a.api_key.clone(),
+            })
+            .collect(),
+        token_ttl: a.token_ttl,
+        max_tokens_per_account: a.max_tokens_per_account,
+        auth_per_minute_per_address: a.auth_per_minute_per_address,
+        auth_per_minute_per_account: a.auth_per_minute_per_account,
+        request_timeout: a.request_timeout,
+        node: config.node_name.clone(),
+    };
+    let limits = ConnLimits {
+        max_connections: a.max_connections,
+        max_per_address: a.max_connections_per_address,
+        header_timeout: a.header_timeout,
+        idle_timeout: a.idle_timeout,
+        request_timeout: a.request_timeout,
+    };
+    (api_config, limits)
 }
 
 /// Binds with a deep accept queue: FreeSWITCH opens every call's socket at once under load,

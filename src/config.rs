@@ -35,6 +35,9 @@ pub enum ConfigError {
 /// The whole configuration; every field has a default so `pivot serve` runs without a file.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// This pivot node's name, written into every debug record (`node_name`; default the
+    /// host name).
+    pub node_name: String,
     pub default_account: AccountId,
     pub callflows: Option<PathBuf>,
     pub esl: EslConfig,
@@ -66,13 +69,84 @@ pub struct EslConfig {
 pub struct ApiSection {
     pub listen: SocketAddr,
     pub token_ttl: Duration,
+    /// Live tokens one account may hold; its oldest go first beyond this.
+    pub max_tokens_per_account: usize,
+    /// `PUT /v2/api_auth` attempts per minute from one source address (IPv6: one /64).
+    pub auth_per_minute_per_address: u32,
+    /// Successful logins per minute for one account.
+    pub auth_per_minute_per_account: u32,
+    /// API connections open at once (beyond it, the oldest still sending its head is
+    /// closed, else the new one is).
+    pub max_connections: usize,
+    /// API connections open at once from one source address (IPv6: one /64).
+    pub max_connections_per_address: usize,
+    /// How long a connection may take to send its whole request head.
+    pub header_timeout: Duration,
+    /// How long a connection may go without a byte read or written once its head is in.
+    pub idle_timeout: Duration,
+    /// How long a request may take once its head is in: body, answer and its sending.
+    pub request_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
 pub struct StoreSection {
+    /// The SQLite file, unless `url` names a PostgreSQL database.
     pub path: PathBuf,
+    pub url: Option<PgUrl>,
     pub retention_days: u32,
     pub queue_capacity: usize,
+    /// PostgreSQL connections for the REST API (the writer has one of its own).
+    pub pool_size: usize,
+}
+
+/// A `postgres://` URL; its password never shows in `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PgUrl(String);
+
+impl PgUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for PgUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::store::redacted(&self.0))
+    }
+}
+
+impl Config {
+    /// Where the debug log goes, for [`crate::store::open`].
+    pub fn store_config(&self) -> crate::store::StoreConfig {
+        let database = match &self.store.url {
+            Some(url) => crate::store::Database::Postgres(url.0.clone()),
+            None => crate::store::Database::Sqlite(self.store.path.clone()),
+        };
+        crate::store::StoreConfig {
+            database,
+            node: self.node_name.clone(),
+            retention_days: self.store.retention_days,
+            queue_capacity: self.store.queue_capacity,
+            pool_size: self.store.pool_size,
+            ..crate::store::StoreConfig::new("")
+        }
+    }
+}
+
+/// This host's name, if it is usable as a node name; else `pivot`.
+pub fn host_name() -> String {
+    gethostname::gethostname()
+        .into_string()
+        .ok()
+        .filter(|n| is_node_name(n))
+        .unwrap_or_else(|| "pivot".into())
+}
+
+/// 1 to 64 of letters, digits, `.`, `_`, `-`: safe in logs, metrics and JSON as is.
+fn is_node_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 #[derive(Debug, Clone)]
@@ -148,6 +222,7 @@ pub struct AccountConfig {
 impl Default for Config {
     fn default() -> Self {
         Config {
+            node_name: host_name(),
             default_account: "00000000000000000000000000000000"
                 .parse()
                 .expect("a constant of 32 hex digits is an account id"),
@@ -163,11 +238,21 @@ impl Default for Config {
             api: ApiSection {
                 listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
                 token_ttl: Duration::from_secs(3600),
+                max_tokens_per_account: 100,
+                auth_per_minute_per_address: 60,
+                auth_per_minute_per_account: 30,
+                max_connections: 256,
+                max_connections_per_address: 64,
+                header_timeout: Duration::from_secs(5),
+                idle_timeout: Duration::from_secs(10),
+                request_timeout: Duration::from_secs(30),
             },
             store: StoreSection {
                 path: PathBuf::from("pivot.db"),
+                url: None,
                 retention_days: 30,
                 queue_capacity: 10_000,
+                pool_size: 4,
             },
             http: HttpConfig {
                 max_body_bytes: 1024 * 1024,
@@ -197,6 +282,7 @@ impl Default for Config {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
+    node_name: Option<String>,
     default_account: Option<String>,
     callflows: Option<PathBuf>,
     esl: Option<RawEsl>,
@@ -226,14 +312,24 @@ struct RawEsl {
 struct RawApi {
     listen: Option<String>,
     token_ttl_secs: Option<u64>,
+    max_tokens_per_account: Option<usize>,
+    auth_per_minute_per_address: Option<u32>,
+    auth_per_minute_per_account: Option<u32>,
+    max_connections: Option<usize>,
+    max_connections_per_address: Option<usize>,
+    header_timeout_ms: Option<u64>,
+    idle_timeout_ms: Option<u64>,
+    request_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawStore {
     path: Option<PathBuf>,
+    url: Option<String>,
     retention_days: Option<u32>,
     queue_capacity: Option<usize>,
+    pool_size: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -297,6 +393,15 @@ impl Config {
         })?;
         let v = Validator { file };
         let mut c = Config::default();
+        if let Some(n) = raw.node_name {
+            if !is_node_name(&n) {
+                return Err(v.err(
+                    "node_name",
+                    "use 1 to 64 letters, digits, `.`, `_` or `-` (e.g. the host name)",
+                ));
+            }
+            c.node_name = n;
+        }
         if let Some(a) = raw.default_account {
             c.default_account = v.account("default_account", &a)?;
         }
@@ -322,21 +427,10 @@ impl Config {
             }
         }
         if let Some(a) = raw.api {
-            if let Some(l) = a.listen {
-                c.api.listen = v.addr("api.listen", &l)?;
-            }
-            if let Some(s) = a.token_ttl_secs {
-                c.api.token_ttl =
-                    Duration::from_secs(v.positive("api.token_ttl_secs", s as usize)? as u64);
-            }
+            v.api(&mut c.api, a)?;
         }
         if let Some(s) = raw.store {
-            if let Some(p) = s.path {
-                c.store.path = base.join(p);
-            }
-            set(&mut c.store.retention_days, s.retention_days);
-            set(&mut c.store.queue_capacity, s.queue_capacity);
-            c.store.queue_capacity = v.positive("store.queue_capacity", c.store.queue_capacity)?;
+            v.store(&mut c.store, s, base)?;
         }
         if let Some(h) = raw.http {
             set(&mut c.http.max_body_bytes, h.max_body_bytes);
@@ -432,6 +526,108 @@ impl Validator<'_> {
             return Err(self.err(key, "must be greater than 0"));
         }
         Ok(n)
+    }
+
+    fn millis(&self, key: &str, ms: Option<u64>, slot: &mut Duration) -> Result<(), ConfigError> {
+        if let Some(ms) = ms {
+            if ms == 0 {
+                return Err(self.err(key, "must be greater than 0"));
+            }
+            *slot = Duration::from_millis(ms);
+        }
+        Ok(())
+    }
+
+    fn api(&self, c: &mut ApiSection, a: RawApi) -> Result<(), ConfigError> {
+        if let Some(l) = a.listen {
+            c.listen = self.addr("api.listen", &l)?;
+        }
+        if let Some(s) = a.token_ttl_secs {
+            c.token_ttl =
+                Duration::from_secs(self.positive("api.token_ttl_secs", s as usize)? as u64);
+        }
+        for (key, value, slot) in [
+            (
+                "api.max_tokens_per_account",
+                a.max_tokens_per_account,
+                &mut c.max_tokens_per_account,
+            ),
+            (
+                "api.max_connections",
+                a.max_connections,
+                &mut c.max_connections,
+            ),
+            (
+                "api.max_connections_per_address",
+                a.max_connections_per_address,
+                &mut c.max_connections_per_address,
+            ),
+        ] {
+            if let Some(n) = value {
+                *slot = self.positive(key, n)?;
+            }
+        }
+        for (key, value, slot) in [
+            (
+                "api.auth_per_minute_per_address",
+                a.auth_per_minute_per_address,
+                &mut c.auth_per_minute_per_address,
+            ),
+            (
+                "api.auth_per_minute_per_account",
+                a.auth_per_minute_per_account,
+                &mut c.auth_per_minute_per_account,
+            ),
+        ] {
+            if let Some(n) = value {
+                *slot = self.positive(key, n as usize)? as u32;
+            }
+        }
+        self.millis(
+            "api.header_timeout_ms",
+            a.header_timeout_ms,
+            &mut c.header_timeout,
+        )?;
+        self.millis(
+            "api.idle_timeout_ms",
+            a.idle_timeout_ms,
+            &mut c.idle_timeout,
+        )?;
+        self.millis(
+            "api.request_timeout_ms",
+            a.request_timeout_ms,
+            &mut c.request_timeout,
+        )?;
+        Ok(())
+    }
+
+    fn store(&self, c: &mut StoreSection, s: RawStore, base: &Path) -> Result<(), ConfigError> {
+        if s.path.is_some() && s.url.is_some() {
+            return Err(self.err(
+                "store.url",
+                "set either `path` (a SQLite file) or `url` (PostgreSQL), not both",
+            ));
+        }
+        if let Some(p) = s.path {
+            c.path = base.join(p);
+        }
+        if let Some(url) = s.url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(self.err("store.url", "must be a postgres:// URL"));
+            }
+            // The parser's message never repeats the URL, so no password reaches a log.
+            if let Err(e) = url.parse::<tokio_postgres::Config>() {
+                return Err(self.err("store.url", &format!("not a usable PostgreSQL URL: {e}")));
+            }
+            c.url = Some(PgUrl(url));
+        }
+        set(&mut c.retention_days, s.retention_days);
+        set(&mut c.queue_capacity, s.queue_capacity);
+        c.queue_capacity = self.positive("store.queue_capacity", c.queue_capacity)?;
+        if let Some(n) = s.pool_size {
+            c.pool_size = self.positive("store.pool_size", n)?;
+        }
+        Ok(())
     }
 
     /// Engine and voice names go into a FreeSWITCH argument: letters, digits, `_.-` only.
@@ -618,6 +814,82 @@ mod tests {
     fn recording_url_is_the_operators() {
         let c = parse("[twiml]\nrecording_url = \"http://127.0.0.1:5000/rec\"\n").unwrap();
         assert!(c.twiml.recording_url.unwrap().is_trusted());
+    }
+
+    #[test]
+    fn store_url_picks_postgres_and_keeps_its_password_out_of_debug() {
+        let c = parse(
+            "node_name = \"pivot-a.dc1\"\n[store]\nurl = \"postgres://pivot:s3cret@db:5432/pivot\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.node_name, "pivot-a.dc1");
+        let store = c.store_config();
+        assert_eq!(store.node, "pivot-a.dc1");
+        assert!(matches!(
+            store.database,
+            crate::store::Database::Postgres(_)
+        ));
+        let shown = format!("{c:?} {store:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("db:5432"), "{shown}");
+        for (text, key) in [
+            (
+                "[store]\npath = \"a.db\"\nurl = \"postgres://h/db\"",
+                "store.url",
+            ),
+            ("[store]\nurl = \"mysql://h/db\"", "store.url"),
+            ("[store]\nurl = \"postgres://h/db?bogus=1\"", "store.url"),
+            ("[store]\npool_size = 0", "store.pool_size"),
+            ("node_name = \"a b\"", "node_name"),
+            ("node_name = \"\"", "node_name"),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(
+                e.starts_with("pivot.toml:") && e.contains(key),
+                "{text}: {e}"
+            );
+        }
+        assert!(is_node_name(&Config::default().node_name));
+    }
+
+    #[test]
+    fn api_limits_are_read_and_zero_is_refused() {
+        let c = parse(
+            "[api]\nmax_connections = 10\nmax_connections_per_address = 2\nheader_timeout_ms = 250\n\
+             idle_timeout_ms = 500\nrequest_timeout_ms = 900\nauth_per_minute_per_address = 5\n\
+             auth_per_minute_per_account = 3\nmax_tokens_per_account = 7\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (c.api.max_connections, c.api.max_connections_per_address),
+            (10, 2)
+        );
+        assert_eq!(c.api.header_timeout, Duration::from_millis(250));
+        assert_eq!(c.api.idle_timeout, Duration::from_millis(500));
+        assert_eq!(c.api.request_timeout, Duration::from_millis(900));
+        assert_eq!(
+            (
+                c.api.auth_per_minute_per_address,
+                c.api.auth_per_minute_per_account
+            ),
+            (5, 3)
+        );
+        assert_eq!(c.api.max_tokens_per_account, 7);
+        for key in [
+            "max_connections",
+            "max_connections_per_address",
+            "header_timeout_ms",
+            "idle_timeout_ms",
+            "request_timeout_ms",
+            "auth_per_minute_per_address",
+            "auth_per_minute_per_account",
+            "max_tokens_per_account",
+        ] {
+            let e = parse(&format!("[api]\n{key} = 0\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("api.{key}")), "{key}: {e}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! FreeSWITCH calls that arrive over the outbound event socket.
 //!
 //! Data flows one way: `server` → `call` → `callflow` → (`pivot` for HTTP, `esl` for
-//! commands); `store` is fed through a channel; `api` only reads `store`.
+//! commands); `store` is fed through a channel; `api` reads `store` (and keeps its tokens there).
 #![forbid(unsafe_code)]
 
 pub mod api;

@@ -10,22 +10,59 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 
+use crate::api::ConnStats;
 use crate::call::Engine;
 
-pub fn router(engine: Arc<Engine>) -> Router {
+pub fn router(engine: Arc<Engine>, api: Arc<ConnStats>) -> Router {
     Router::new().route(
         "/metrics",
         get(move || {
-            let engine = engine.clone();
+            let (engine, api) = (engine.clone(), api.clone());
             async move {
-                (
-                    [(CONTENT_TYPE, "text/plain; version=0.0.4")],
-                    render(&engine),
-                )
-                    .into_response()
+                let mut text = render(&engine);
+                render_api(&mut text, &api);
+                ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
             }
         }),
     )
+}
+
+/// The REST API's connection counters.
+fn render_api(o: &mut String, api: &ConnStats) {
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    metric(
+        o,
+        "pivot_api_connections",
+        "gauge",
+        "REST API connections open.",
+        load(&api.open),
+    );
+    for (name, help, value) in [
+        ("accepted", "REST API connections accepted.", &api.accepted),
+        (
+            "refused",
+            "REST API connections closed at once (caps reached).",
+            &api.refused,
+        ),
+        (
+            "evicted",
+            "REST API connections closed while sending their head, to make room.",
+            &api.evicted,
+        ),
+        (
+            "timed_out",
+            "REST API connections closed by a deadline.",
+            &api.timed_out,
+        ),
+        (
+            "bad_heads",
+            "REST API requests refused before routing (400, 414, 431).",
+            &api.bad_heads,
+        ),
+    ] {
+        let full = format!("pivot_api_connections_{name}_total");
+        metric(o, &full, "counter", help, load(value));
+    }
 }
 
 /// The metrics as Prometheus text.
@@ -93,21 +130,41 @@ pub fn render(engine: &Engine) -> String {
     histogram(o, engine);
     web_requests(o, engine);
     if let Some(sink) = &engine.debug {
-        let written = sink.written();
-        let dropped = sink.dropped();
+        let stats = sink.stats();
         metric(
             o,
             "pivot_debug_records_written_total",
             "counter",
-            "Debug records written to SQLite.",
-            written,
+            "Debug records written to the store.",
+            stats.written,
         );
         metric(
             o,
             "pivot_debug_records_dropped_total",
             "counter",
             "Debug records lost (queue full or database error).",
-            dropped,
+            stats.dropped_queue_full + stats.dropped_db_error,
+        );
+        metric(
+            o,
+            "pivot_debug_records_dropped_queue_full_total",
+            "counter",
+            "Debug records dropped because the queue was full.",
+            stats.dropped_queue_full,
+        );
+        metric(
+            o,
+            "pivot_debug_records_dropped_db_error_total",
+            "counter",
+            "Debug records lost because the database refused them or could not be reached.",
+            stats.dropped_db_error,
+        );
+        metric(
+            o,
+            "pivot_debug_store_available",
+            "gauge",
+            "1 while the debug store takes writes, 0 while it refuses them or is unreachable.",
+            u64::from(sink.status().available()),
         );
     }
     out

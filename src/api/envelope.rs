@@ -60,12 +60,24 @@ impl Reply {
         }
     }
 
+    /// An error status whose `data` still says something (e.g. `/health` while draining).
+    pub(crate) fn error_with(status: StatusCode, message: impl Into<String>, data: Value) -> Self {
+        Self {
+            data,
+            ..Self::error(status, message)
+        }
+    }
+
     pub(crate) fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.extra.insert(key.to_owned(), value.into());
         self
     }
 
-    fn into_envelope(self, request_id: &str, request_token: Option<String>) -> Value {
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub(crate) fn into_envelope(self, request_id: &str, request_token: Option<String>) -> Value {
         let mut env = self.extra;
         let failed = self.status.is_client_error() || self.status.is_server_error();
         env.insert("revision".into(), revision(&self.data).into());
@@ -120,6 +132,13 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("request body larger than {0} bytes")]
     PayloadTooLarge(usize),
+    #[error("too many {what}; retry in {} s", retry_after.as_secs().max(1))]
+    TooManyRequests {
+        what: &'static str,
+        retry_after: std::time::Duration,
+    },
+    #[error("the request took longer than {0} ms")]
+    RequestTimeout(u128),
     #[error("the debug log could not be read")]
     Store(#[from] StoreError),
 }
@@ -134,6 +153,9 @@ impl ApiError {
             Self::BadRequest(_) | Self::Store(StoreError::BadStartKey) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::Store(e) if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -159,13 +181,23 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let message = match &self {
             Self::Store(StoreError::BadStartKey) => "malformed start_key".to_owned(),
+            Self::Store(e) if e.is_unavailable() => {
+                tracing::warn!(error = %e, "the store is unreachable");
+                "the store is unreachable right now; retry later".to_owned()
+            }
             Self::Store(e) => {
-                tracing::error!(error = %e, "debug log read failed");
-                self.to_string()
+                tracing::error!(error = %e, "store query failed");
+                "the store could not answer".to_owned()
             }
             other => other.to_string(),
         };
-        Reply::error(status, message).into_response()
+        let mut resp = Reply::error(status, message).into_response();
+        if let Self::TooManyRequests { retry_after, .. } = &self {
+            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        resp
     }
 }
 

@@ -1,4 +1,5 @@
-//! The store's one error type. Messages name the file and say what to do about it.
+//! The store's one error type. Messages name the file or the database (never a password)
+//! and say what to do about it.
 
 use std::path::PathBuf;
 
@@ -27,14 +28,53 @@ pub enum StoreError {
     },
     #[error("debug database query failed: {0}")]
     Query(#[from] rusqlite::Error),
+    #[error("[store] url: {0}")]
+    BadUrl(String),
+    #[error("cannot connect to PostgreSQL at {target}: {source}")]
+    PgConnect {
+        target: String,
+        source: tokio_postgres::Error,
+    },
+    #[error("PostgreSQL database {target} has pivot schema version {found}, newer than this pivot knows ({supported}); refusing to use it (upgrade pivot or point [store] url elsewhere)")]
+    PgTooNew {
+        target: String,
+        found: i64,
+        supported: i64,
+    },
+    #[error("cannot migrate PostgreSQL database {target} to schema version {version}: {source}")]
+    PgMigrate {
+        target: String,
+        version: i64,
+        source: tokio_postgres::Error,
+    },
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("no PostgreSQL connection: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("PostgreSQL pool: {0}")]
+    PoolBuild(#[from] deadpool_postgres::BuildError),
+    #[error("timed out {0}")]
+    Timeout(&'static str),
     #[error("malformed start_key")]
     BadStartKey,
     #[error("cannot start the debug writer thread: {0}")]
     Thread(std::io::Error),
-    #[error("the debug database file is unavailable (see the earlier log lines)")]
+    #[error("the debug database is unavailable (see the earlier log lines)")]
     Unavailable,
-    #[error("the debug writer thread has stopped")]
+    #[error("the debug writer has stopped")]
     WriterGone,
-    #[error("debug database read task failed: {0}")]
+    #[error("debug database task failed: {0}")]
     Join(String),
+}
+
+impl StoreError {
+    /// The database could not be reached (as opposed to refusing what was asked): the
+    /// REST API answers 503 for these.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::PgConnect { .. } | Self::Pool(_) | Self::Timeout(_) | Self::Unavailable => true,
+            Self::Postgres(e) => e.is_closed() || e.code().is_none(),
+            _ => false,
+        }
+    }
 }

@@ -68,6 +68,9 @@ pub struct StoredRecord {
     pub id: i64,
     pub call_id: String,
     pub account_id: String,
+    /// The pivot node that handled the call (`node_name`); `""` for records written before
+    /// nodes were recorded.
+    pub node: String,
     pub created_ms: i64,
     pub iteration: u32,
     pub entry: Entry,
@@ -82,6 +85,7 @@ impl StoredRecord {
         obj.insert("id".into(), self.id.into());
         obj.insert("call_id".into(), self.call_id.clone().into());
         obj.insert("account_id".into(), self.account_id.clone().into());
+        obj.insert("node".into(), self.node.clone().into());
         obj.insert("created".into(), self.created_ms.div_euclid(1000).into());
         obj.insert("created_ms".into(), self.created_ms.into());
         obj.insert("iteration".into(), self.iteration.into());
@@ -120,6 +124,8 @@ impl StoredRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DebugCall {
     pub call_id: String,
+    /// The node that wrote the call's first record.
+    pub node: String,
     /// When the call's first record was created, unix milliseconds.
     pub created_ms: i64,
     /// The highest iteration seen: the number of requests made.
@@ -134,6 +140,7 @@ impl DebugCall {
     pub fn to_json(&self) -> Value {
         let mut obj = Map::new();
         obj.insert("call_id".into(), self.call_id.clone().into());
+        obj.insert("node".into(), self.node.clone().into());
         obj.insert("created".into(), self.created_ms.div_euclid(1000).into());
         obj.insert("created_ms".into(), self.created_ms.into());
         obj.insert("iterations".into(), self.iterations.into());
@@ -194,6 +201,7 @@ mod tests {
             id: 7,
             call_id: "c".into(),
             account_id: "a".into(),
+            node: "n1".into(),
             created_ms: 1_700_000_000_123,
             iteration: 2,
             entry,
@@ -217,6 +225,7 @@ mod tests {
         assert_eq!(json["created"], 1_700_000_000);
         assert_eq!(json["created_ms"], 1_700_000_000_123_i64);
         assert_eq!(json["iteration"], 2);
+        assert_eq!(json["node"], "n1");
         assert!(json.get("resp_body").is_none());
     }
 

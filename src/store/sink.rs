@@ -1,14 +1,12 @@
 //! The queue's sending side: [`DebugSink`] (cloned into every call: never blocks, never
-//! fails), the queue bounds (count and bytes) and the loss counters. The thread that
-//! empties the queue is in `writer.rs`.
+//! fails), the queue bounds (count and bytes), the loss counters and whether the database
+//! is reachable ([`StoreStatus`]). The loop that empties the queue is in `writer.rs`.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[cfg(test)]
-use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
 
 use super::record::{DebugRecord, Entry};
 use super::StoreError;
@@ -20,20 +18,32 @@ pub const QUEUE_MAX_BYTES: usize = 64 * 1024 * 1024;
 
 pub(crate) enum Msg {
     Record(DebugRecord),
-    Flush(mpsc::Sender<()>),
-    Purge(mpsc::Sender<Result<usize, StoreError>>),
-    Shutdown,
+    Flush(oneshot::Sender<()>),
+    Purge(oneshot::Sender<Result<usize, StoreError>>),
+    /// Parks the writer until `release` is used or dropped (tests fill the queue with it).
     #[cfg(test)]
-    Exec(Box<dyn FnOnce(&Connection) + Send>),
+    Stall {
+        started: oneshot::Sender<()>,
+        release: oneshot::Receiver<()>,
+    },
+    /// Runs on the writer with its backend (tests break or inspect the database with it).
+    #[cfg(test)]
+    Exec(ExecFn),
 }
 
-/// Loss and progress counters, shared by every handle and the thread.
+/// A test's hook, given the writer's backend.
+#[cfg(test)]
+pub(crate) type ExecFn = Box<dyn FnOnce(&mut dyn std::any::Any) + Send>;
+
+/// Loss and progress counters, shared by every handle and the writer.
 pub(crate) struct Counters {
     pub(crate) written: AtomicU64,
     dropped_full: AtomicU64,
     pub(crate) dropped_failed: AtomicU64,
-    /// Text bytes of the records in the queue; the thread subtracts what it takes.
+    /// Text bytes of the records in the queue; the writer subtracts what it takes.
     pub(crate) queued_bytes: AtomicUsize,
+    /// False from a failed write (or a lost connection) until the next success.
+    pub(crate) available: AtomicBool,
     start: Instant,
     next_full_log_ms: AtomicU64,
 }
@@ -45,19 +55,36 @@ pub struct SinkStats {
     pub written: u64,
     /// Records refused because the queue was full (by count or by bytes) or closed.
     pub dropped_queue_full: u64,
-    /// Records lost because the database refused a batch (locked, read-only, full, gone).
+    /// Records lost because the database refused a batch or could not be reached.
     pub dropped_db_error: u64,
 }
 
-/// Hands records to the writer thread. Clone one into every call.
+/// Hands records to the writer. Clone one into every call.
 #[derive(Clone)]
 pub struct DebugSink {
-    tx: SyncSender<Msg>,
+    tx: mpsc::Sender<Msg>,
     counters: Arc<Counters>,
 }
 
+/// Whether the debug store is writable right now, and its counters; for `/health` and
+/// `/metrics`. Cheap to clone.
+#[derive(Clone)]
+pub struct StoreStatus(pub(crate) Arc<Counters>);
+
+impl StoreStatus {
+    /// False after the database refused a write or could not be reached, until a write
+    /// succeeds again. Calls go on either way; only debug records are lost.
+    pub fn available(&self) -> bool {
+        self.0.available.load(Ordering::Relaxed)
+    }
+
+    pub fn stats(&self) -> SinkStats {
+        self.0.snapshot()
+    }
+}
+
 impl DebugSink {
-    pub(crate) fn new(tx: SyncSender<Msg>, counters: Arc<Counters>) -> Self {
+    pub(crate) fn new(tx: mpsc::Sender<Msg>, counters: Arc<Counters>) -> Self {
         Self { tx, counters }
     }
 
@@ -73,11 +100,11 @@ impl DebugSink {
         }
         match self.tx.try_send(Msg::Record(rec)) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
+            Err(mpsc::error::TrySendError::Full(_)) => {
                 c.queued_bytes.fetch_sub(size, Ordering::Relaxed);
                 self.lost("debug queue full; dropping debug records");
             }
-            Err(TrySendError::Disconnected(_)) => {
+            Err(mpsc::error::TrySendError::Closed(_)) => {
                 c.queued_bytes.fetch_sub(size, Ordering::Relaxed);
                 self.lost("debug writer stopped; dropping debug records");
             }
@@ -113,6 +140,10 @@ impl DebugSink {
     pub fn stats(&self) -> SinkStats {
         self.counters.snapshot()
     }
+
+    pub fn status(&self) -> StoreStatus {
+        StoreStatus(self.counters.clone())
+    }
 }
 
 impl Counters {
@@ -122,6 +153,7 @@ impl Counters {
             dropped_full: AtomicU64::new(0),
             dropped_failed: AtomicU64::new(0),
             queued_bytes: AtomicUsize::new(0),
+            available: AtomicBool::new(true),
             start: Instant::now(),
             next_full_log_ms: AtomicU64::new(0),
         }

@@ -1,310 +1,323 @@
-//! The writer thread and its handle [`StoreWriter`] (flush, purge, shutdown): batches
-//! records from the queue into transactions, runs retention, counts database losses. The
-//! SQL itself is in `batch.rs`; the sending side in `sink.rs`.
+//! The writer loop, the same for both databases (its handle is `handle.rs`). It gathers
+//! records from the queue into batches (group commit: after the first record it waits up
+//! to [`LINGER`] for more, so a busy node commits a few hundred records at once instead of
+//! one), writes each batch all or nothing through a [`Backend`], runs retention, and counts
+//! what is lost. While the database cannot be reached it leaves records in the (bounded)
+//! queue and retries the connection.
 
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use rusqlite::Connection;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
-use super::batch;
+use super::backend::{Backend, Settled, Wrote};
 use super::record::{unix_ms, DebugRecord};
-use super::schema::{self, FileId};
-use super::sink::{record_bytes, Counters, DebugSink, Msg, SinkStats, LOG_EVERY};
+use super::sink::{record_bytes, Counters, Msg, LOG_EVERY};
 use super::StoreError;
 
-/// How often the writer purges expired records (and once at start).
+/// How often the writer purges expired records and tokens (and once at start).
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+/// How long a batch waits for more records after its first one.
+pub(crate) const LINGER: Duration = Duration::from_millis(50);
+/// The first wait before reconnecting to a database that went away; doubled up to
+/// [`RECONNECT_MAX`].
+const RECONNECT_FIRST: Duration = Duration::from_millis(250);
+const RECONNECT_MAX: Duration = Duration::from_secs(5);
 
-/// Owns the writer thread. `shutdown` flushes the queue and joins; dropping it without
-/// `shutdown` still asks the thread to flush and stop, without waiting.
-pub struct StoreWriter {
-    tx: SyncSender<Msg>,
-    handle: Option<JoinHandle<()>>,
-    counters: Arc<Counters>,
+/// The loop's settings.
+pub(crate) struct LoopConfig {
+    pub capacity: usize,
+    pub batch_max: usize,
+    pub retention_days: u32,
 }
 
-impl StoreWriter {
-    /// Blocks until every record queued before this call is committed (or counted lost).
-    /// Blocking: from async code, call it in `spawn_blocking`.
-    pub fn flush(&self) -> Result<(), StoreError> {
-        let (done, wait) = mpsc::channel();
-        self.tx
-            .send(Msg::Flush(done))
-            .map_err(|_| StoreError::WriterGone)?;
-        wait.recv().map_err(|_| StoreError::WriterGone)
-    }
-
-    /// Runs the retention purge now (it also runs at start and hourly); returns the
-    /// number of records deleted. Blocking, like `flush`.
-    pub fn purge_expired(&self) -> Result<usize, StoreError> {
-        let (done, wait) = mpsc::channel();
-        self.tx
-            .send(Msg::Purge(done))
-            .map_err(|_| StoreError::WriterGone)?;
-        wait.recv().map_err(|_| StoreError::WriterGone)?
-    }
-
-    pub fn stats(&self) -> SinkStats {
-        self.counters.snapshot()
-    }
-
-    /// Writes what is queued, then stops and joins the thread. Blocking: from async code,
-    /// call it in `spawn_blocking`. Records sent after this are dropped and counted.
-    pub fn shutdown(mut self) {
-        // `send` waits for room when the queue is full; the thread is draining it.
-        let _ = self.tx.send(Msg::Shutdown);
-        if let Some(handle) = self.handle.take() {
-            if handle.join().is_err() {
-                tracing::error!("debug writer thread panicked");
-            }
-        }
-        let s = self.counters.snapshot();
-        tracing::info!(
-            written = s.written,
-            dropped_queue_full = s.dropped_queue_full,
-            dropped_db_error = s.dropped_db_error,
-            "debug writer stopped"
-        );
-    }
-
-    #[cfg(test)]
-    pub(crate) fn exec(&self, f: impl FnOnce(&Connection) + Send + 'static) {
-        let _ = self.tx.send(Msg::Exec(Box::new(f)));
-    }
+pub(crate) struct WriterLoop<B> {
+    pub backend: B,
+    pub rx: mpsc::Receiver<Msg>,
+    pub counters: Arc<Counters>,
+    pub stop: CancellationToken,
+    pub config: LoopConfig,
+    /// For log lines: which database this is (never with a password).
+    pub target: String,
+    /// For "batch lost" lines.
+    pub log: LogLimiter,
+    /// For "database unreachable" lines.
+    pub down_log: LogLimiter,
 }
 
-impl Drop for StoreWriter {
-    fn drop(&mut self) {
-        if self.handle.is_some() {
-            let _ = self.tx.try_send(Msg::Shutdown);
-        }
-    }
-}
-
-/// Starts the writer thread on a migrated connection to `path`.
-pub(crate) fn start(
-    conn: Connection,
-    path: PathBuf,
-    queue_capacity: usize,
-    batch_max: usize,
-    retention_days: u32,
-) -> Result<(DebugSink, StoreWriter), StoreError> {
-    let capacity = queue_capacity.max(1);
-    let (tx, rx) = mpsc::sync_channel(capacity);
-    let counters = Arc::new(Counters::new());
-    let thread = Thread {
-        file: schema::file_id(&path),
-        conn: Some(conn),
-        path,
-        rx,
-        counters: counters.clone(),
-        capacity,
-        batch_max: batch_max.max(1),
-        retention_days,
-        failures_unlogged: 0,
-        last_failure_log: None,
-    };
-    let handle = std::thread::Builder::new()
-        .name("pivot-debug-writer".into())
-        .spawn(move || thread.run())
-        .map_err(StoreError::Thread)?;
-    let sink = DebugSink::new(tx.clone(), counters.clone());
-    let writer = StoreWriter {
-        tx,
-        handle: Some(handle),
-        counters,
-    };
-    Ok((sink, writer))
-}
-
-struct Thread {
-    /// `None` after the file vanished and could not be recreated: batches are lost.
-    conn: Option<Connection>,
-    path: PathBuf,
-    /// The file `conn` has open.
-    file: Option<FileId>,
-    rx: Receiver<Msg>,
-    counters: Arc<Counters>,
-    capacity: usize,
-    batch_max: usize,
-    retention_days: u32,
-    failures_unlogged: u64,
-    last_failure_log: Option<Instant>,
-}
-
-impl Thread {
-    fn run(mut self) {
-        self.purge_logged();
+impl<B: Backend> WriterLoop<B> {
+    pub(crate) async fn run(mut self) {
+        self.purge_logged().await;
         let mut next_purge = Instant::now() + RETENTION_EVERY;
-        let mut batch = Vec::with_capacity(self.batch_max);
+        let mut batch = Vec::with_capacity(self.config.batch_max);
         loop {
-            let wait = next_purge.saturating_duration_since(Instant::now());
-            let msg = match self.rx.recv_timeout(wait) {
-                Ok(msg) => msg,
-                Err(RecvTimeoutError::Timeout) => {
-                    self.purge_logged();
+            if !self.backend.ready() {
+                if self.wait_for_database().await {
+                    continue;
+                }
+                return self.drain().await;
+            }
+            let msg = tokio::select! {
+                biased;
+                _ = self.stop.cancelled() => return self.drain().await,
+                _ = tokio::time::sleep_until(next_purge) => {
+                    self.purge_logged().await;
                     next_purge = Instant::now() + RETENTION_EVERY;
                     continue;
                 }
-                // Every handle is gone, StoreWriter included: nothing left to do.
-                Err(RecvTimeoutError::Disconnected) => return,
+                msg = self.rx.recv() => msg,
             };
-            // Take what else is waiting, up to a batch, so one transaction covers many.
-            let mut next = Some(msg);
-            while let Some(Msg::Record(rec)) = next {
-                self.take_bytes(&rec);
-                batch.push(rec);
-                next = if batch.len() < self.batch_max {
-                    self.rx.try_recv().ok()
-                } else {
-                    None
-                };
-            }
-            self.write(&mut batch);
-            match next {
-                Some(Msg::Shutdown) => return self.drain(),
-                Some(other) => self.control(other),
-                None => {}
+            // Every sender is gone, StoreWriter included: nothing left to do.
+            let Some(msg) = msg else { return };
+            let next = self.gather(msg, &mut batch).await;
+            self.write(&mut batch).await;
+            if let Some(other) = next {
+                self.control(other).await;
             }
         }
     }
 
-    /// Handles everything but records and shutdown.
-    fn control(&mut self, msg: Msg) {
+    /// Adds `first` and what follows to `batch`, until it is full or [`LINGER`] has passed
+    /// since `first`; returns the message that ended it, if it was not a record.
+    ///
+    /// The linger is a sleep, not a wait on the queue: a call that queues a record while
+    /// the writer lingers does not wake it (no thread wake-up per record), and one wake-up
+    /// then takes the whole batch.
+    async fn gather(&mut self, first: Msg, batch: &mut Vec<DebugRecord>) -> Option<Msg> {
+        let deadline = Instant::now() + LINGER;
+        let mut msg = first;
+        let mut slept = false;
+        loop {
+            match msg {
+                Msg::Record(rec) => {
+                    self.counters
+                        .queued_bytes
+                        .fetch_sub(record_bytes(&rec), Ordering::Relaxed);
+                    batch.push(rec);
+                }
+                other => return Some(other),
+            }
+            if batch.len() >= self.config.batch_max {
+                return None;
+            }
+            msg = match self.rx.try_recv() {
+                Ok(m) => m,
+                Err(mpsc::error::TryRecvError::Empty) if !slept => {
+                    slept = true;
+                    tokio::select! {
+                        biased;
+                        _ = self.stop.cancelled() => return None,
+                        _ = tokio::time::sleep_until(deadline) => {}
+                    }
+                    match self.rx.try_recv() {
+                        Ok(m) => m,
+                        Err(_) => return None,
+                    }
+                }
+                Err(_) => return None,
+            };
+        }
+    }
+
+    async fn control(&mut self, msg: Msg) {
         match msg {
             Msg::Flush(done) => {
                 let _ = done.send(());
             }
             Msg::Purge(done) => {
-                let _ = done.send(self.purge());
+                let _ = done.send(self.purge().await);
             }
             #[cfg(test)]
-            Msg::Exec(f) => {
-                if let Some(conn) = &self.conn {
-                    f(conn)
+            Msg::Stall { started, release } => {
+                let _ = started.send(());
+                let _ = release.await;
+            }
+            #[cfg(test)]
+            Msg::Exec(f) => f(self.backend.as_any()),
+            Msg::Record(_) => {}
+        }
+    }
+
+    /// The database went away: retry with backoff, leaving records in the queue. Returns
+    /// true once it is back, false when shutdown was asked for meanwhile.
+    async fn wait_for_database(&mut self) -> bool {
+        let mut wait = RECONNECT_FIRST;
+        let started = Instant::now();
+        let lost_before = self.counters.snapshot();
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.stop.cancelled() => return false,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            match self.backend.reconnect().await {
+                Ok(settled) => {
+                    self.settle(settled);
+                    self.counters.available.store(true, Ordering::Relaxed);
+                    let now = self.counters.snapshot();
+                    let lost = (now.dropped_queue_full + now.dropped_db_error)
+                        - (lost_before.dropped_queue_full + lost_before.dropped_db_error);
+                    tracing::warn!(
+                        target_db = %self.target,
+                        down_ms = started.elapsed().as_millis() as u64,
+                        lost_while_down = lost,
+                        "debug store reachable again; writing the queued debug records"
+                    );
+                    return true;
+                }
+                Err(e) => {
+                    self.counters.available.store(false, Ordering::Relaxed);
+                    if let Some(suppressed) = self.down_log.due() {
+                        tracing::warn!(
+                            target_db = %self.target,
+                            error = %e,
+                            suppressed,
+                            queued_max = self.config.capacity,
+                            "debug store unreachable; calls go on, debug records wait in the queue and are dropped (counted) when it is full; retrying"
+                        );
+                    }
+                    wait = (wait * 2).min(RECONNECT_MAX);
                 }
             }
-            Msg::Record(_) | Msg::Shutdown => {}
+        }
+    }
+
+    async fn write(&mut self, batch: &mut Vec<DebugRecord>) {
+        if batch.is_empty() {
+            return;
+        }
+        let n = batch.len() as u64;
+        let result = self.backend.write(batch).await;
+        batch.clear();
+        match result {
+            Ok(Wrote::Committed) => {
+                self.counters.written.fetch_add(n, Ordering::Relaxed);
+                self.counters.available.store(true, Ordering::Relaxed);
+            }
+            Ok(Wrote::InDoubt) => {
+                self.counters.available.store(false, Ordering::Relaxed);
+                tracing::warn!(
+                    target_db = %self.target,
+                    records = n,
+                    "debug store connection lost during a commit; the batch is checked (and written again if it did not commit) on reconnect"
+                );
+            }
+            Err(e) => {
+                self.counters.dropped_failed.fetch_add(n, Ordering::Relaxed);
+                self.counters.available.store(false, Ordering::Relaxed);
+                self.log.lost += n;
+                if let Some(suppressed) = self.log.due() {
+                    tracing::warn!(
+                        target_db = %self.target,
+                        error = %e,
+                        lost = self.log.lost,
+                        suppressed,
+                        "debug store refused a batch; debug records lost"
+                    );
+                    self.log.lost = 0;
+                }
+            }
         }
     }
 
     /// After shutdown: writes what was queued before it. Bounded by the queue's capacity,
-    /// so senders that keep going cannot hold shutdown forever.
-    fn drain(mut self) {
-        let mut batch = Vec::with_capacity(self.batch_max);
-        for _ in 0..self.capacity {
+    /// so senders that keep going cannot hold shutdown forever; when the database cannot
+    /// be reached (one more try), the records are counted lost.
+    async fn drain(mut self) {
+        if !self.backend.ready() {
+            match self.backend.reconnect().await {
+                Ok(settled) => self.settle(settled),
+                Err(_) => {
+                    let abandoned = self.backend.abandon();
+                    self.counters
+                        .dropped_failed
+                        .fetch_add(abandoned, Ordering::Relaxed);
+                    tracing::warn!(target_db = %self.target, "debug store unreachable at shutdown; queued debug records are lost");
+                }
+            }
+        }
+        let mut batch = Vec::with_capacity(self.config.batch_max);
+        for _ in 0..self.config.capacity {
             match self.rx.try_recv() {
                 Ok(Msg::Record(rec)) => {
-                    self.take_bytes(&rec);
+                    self.counters
+                        .queued_bytes
+                        .fetch_sub(record_bytes(&rec), Ordering::Relaxed);
                     batch.push(rec);
-                    if batch.len() >= self.batch_max {
-                        self.write(&mut batch);
+                    if batch.len() >= self.config.batch_max {
+                        self.write_or_count(&mut batch).await;
                     }
                 }
-                Ok(other) => self.control(other),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                Ok(other) => self.control(other).await,
+                Err(_) => break,
             }
         }
-        self.write(&mut batch);
+        self.write_or_count(&mut batch).await;
+        self.rx.close();
     }
 
-    fn take_bytes(&self, rec: &DebugRecord) {
-        self.counters
-            .queued_bytes
-            .fetch_sub(record_bytes(rec), Ordering::Relaxed);
+    fn settle(&self, settled: Settled) {
+        let c = &self.counters;
+        c.written.fetch_add(settled.written, Ordering::Relaxed);
+        c.dropped_failed.fetch_add(settled.lost, Ordering::Relaxed);
     }
 
-    fn write(&mut self, batch: &mut Vec<DebugRecord>) {
-        if batch.is_empty() {
-            return;
+    async fn write_or_count(&mut self, batch: &mut Vec<DebugRecord>) {
+        if self.backend.ready() {
+            self.write(batch).await;
+        } else {
+            let n = batch.len() as u64;
+            self.counters.dropped_failed.fetch_add(n, Ordering::Relaxed);
+            batch.clear();
         }
-        if schema::file_id(&self.path) != self.file {
-            self.reopen();
+    }
+
+    async fn purge(&mut self) -> Result<usize, StoreError> {
+        if !self.backend.ready() {
+            return Err(StoreError::Unavailable);
         }
-        let n = batch.len() as u64;
-        let result = match self.conn.as_mut() {
-            Some(conn) => batch::write_batch(conn, batch).map_err(StoreError::from),
-            None => Err(StoreError::Unavailable),
+        let now = SystemTime::now();
+        let cutoff = match self.config.retention_days {
+            0 => None,
+            days => {
+                let keep = Duration::from_secs(u64::from(days) * 86_400);
+                Some(now.checked_sub(keep).map(unix_ms).unwrap_or(0))
+            }
         };
-        batch.clear();
-        match result {
-            Ok(()) => {
-                self.counters.written.fetch_add(n, Ordering::Relaxed);
-            }
-            Err(e) => {
-                self.counters.dropped_failed.fetch_add(n, Ordering::Relaxed);
-                self.failures_unlogged += n;
-                if self.log_due() {
-                    tracing::warn!(
-                        error = %e,
-                        lost = self.failures_unlogged,
-                        "debug database refused a batch; debug records lost"
-                    );
-                    self.failures_unlogged = 0;
-                }
-            }
-        }
+        self.backend.purge(cutoff, unix_ms(now)).await
     }
 
-    /// The file was deleted or replaced: close the orphan and start a new file at the path
-    /// (refusing a foreign one as at start), or stay without one until the next batch.
-    fn reopen(&mut self) {
-        if let Some(old) = self.conn.take() {
-            // SQLite keeps the WAL of a moved file on close; a WAL left at the path would be
-            // read as part of whatever file is there next. Empty it into the orphan first.
-            if let Err(e) = old.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
-                tracing::warn!(error = %e, "cannot empty the WAL of the vanished debug database");
-            }
-        }
-        match schema::open_and_migrate(&self.path) {
-            Ok(conn) => {
-                self.conn = Some(conn);
-                self.file = schema::file_id(&self.path);
-                tracing::warn!(path = %self.path.display(), "debug database file was deleted or replaced; started a new one");
-            }
-            Err(e) => {
-                self.file = None;
-                if self.log_due() {
-                    tracing::warn!(error = %e, "debug database file was deleted or replaced and cannot be recreated");
-                }
-            }
-        }
-    }
-
-    fn log_due(&mut self) -> bool {
-        let due = match self.last_failure_log {
-            Some(t) => t.elapsed() >= LOG_EVERY,
-            None => true,
-        };
-        if due {
-            self.last_failure_log = Some(Instant::now());
-        }
-        due
-    }
-
-    fn purge(&mut self) -> Result<usize, StoreError> {
-        if self.retention_days == 0 {
-            return Ok(0);
-        }
-        let keep = Duration::from_secs(u64::from(self.retention_days) * 86_400);
-        let cutoff = SystemTime::now()
-            .checked_sub(keep)
-            .map(unix_ms)
-            .unwrap_or(0);
-        let conn = self.conn.as_ref().ok_or(StoreError::Unavailable)?;
-        Ok(batch::purge_before(conn, cutoff)?)
-    }
-
-    fn purge_logged(&mut self) {
-        match self.purge() {
+    async fn purge_logged(&mut self) {
+        match self.purge().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "expired debug records purged"),
             Err(e) => tracing::warn!(error = %e, "debug retention purge failed"),
+        }
+    }
+}
+
+/// At most one warning per [`LOG_EVERY`]; counts what it held back.
+#[derive(Default)]
+pub(crate) struct LogLimiter {
+    last: Option<Instant>,
+    suppressed: u64,
+    /// Records lost since the last line.
+    pub lost: u64,
+}
+
+impl LogLimiter {
+    /// `Some(lines held back since the last one)` when a line may be logged now.
+    pub(crate) fn due(&mut self) -> Option<u64> {
+        let due = self.last.is_none_or(|t| t.elapsed() >= LOG_EVERY);
+        if due {
+            self.last = Some(Instant::now());
+            Some(std::mem::take(&mut self.suppressed))
+        } else {
+            self.suppressed += 1;
+            None
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
-use pivot::api::{self, ApiAccount, ApiConfig};
+use pivot::api::{self, ApiAccount, ApiConfig, ApiStore};
 use pivot::store::{self, DebugRecord, DebugSink, Entry, StoreConfig, StoreWriter};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -32,23 +32,46 @@ struct Answer {
 
 async fn start(token_ttl: Duration) -> Api {
     let dir = tempfile::tempdir().unwrap();
-    let (sink, writer, reader) = store::open(&StoreConfig::new(dir.path().join("d.db"))).unwrap();
+    let store = store::open(&StoreConfig::new(dir.path().join("d.db")))
+        .await
+        .unwrap();
     let config = ApiConfig {
-        accounts: vec![
+        token_ttl,
+        ..ApiConfig::new(vec![
             ApiAccount::new(ACC1, "Account One", KEY1),
             ApiAccount::new(ACC2, "Account Two", KEY2),
-        ],
-        token_ttl,
+        ])
     };
-    let app = api::router(config, reader);
+    let app = api::router(
+        config,
+        ApiStore {
+            reader: store.reader,
+            sessions: store.sessions,
+            status: store.sink.status(),
+            draining: Default::default(),
+        },
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let limits = api::ConnLimits {
+        max_connections: 64,
+        max_per_address: 64,
+        header_timeout: Duration::from_secs(5),
+        idle_timeout: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(10),
+    };
+    tokio::spawn(api::serve(
+        listener,
+        app,
+        limits,
+        Default::default(),
+        Default::default(),
+    ));
     Api {
         base: format!("http://{addr}"),
         http: reqwest::Client::new(),
-        sink,
-        writer: Arc::new(writer),
+        sink: store.sink,
+        writer: Arc::new(store.writer),
         _dir: dir,
     }
 }
@@ -88,11 +111,7 @@ impl Api {
     }
 
     async fn flush(&self) {
-        let writer = self.writer.clone();
-        tokio::task::spawn_blocking(move || writer.flush())
-            .await
-            .unwrap()
-            .unwrap();
+        self.writer.flush().await.unwrap();
     }
 
     /// One failed and one successful attempt: five records.
@@ -405,8 +424,10 @@ async fn malformed_requests_and_unknown_routes_get_error_envelopes() {
         let ans = api.send(Method::GET, path, None, "").await;
         assert_error(&ans, StatusCode::NOT_FOUND);
     }
-    let ans = api.send(Method::DELETE, auth, None, "").await;
+    let ans = api.send(Method::POST, auth, None, "").await;
     assert_error(&ans, StatusCode::METHOD_NOT_ALLOWED);
+    let ans = api.send(Method::DELETE, auth, None, "").await;
+    assert_error(&ans, StatusCode::UNAUTHORIZED);
     let ans = api.send(Method::POST, "/health", None, "").await;
     assert_error(&ans, StatusCode::METHOD_NOT_ALLOWED);
     let token = api.login(KEY1).await;

@@ -4,11 +4,13 @@ mod harness;
 mod support;
 
 mod api;
+mod api_limits;
 mod calls;
 mod cli;
 mod debug_log;
 mod esl_captures;
 mod fake_vs_real;
+mod nodes;
 mod outbound;
 mod pipeline;
 mod recording;

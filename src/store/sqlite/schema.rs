@@ -2,7 +2,9 @@
 //! schema. Knows nothing of threads or queues.
 //!
 //! Version 1 held the records only; version 2 added `debug_calls`, one summary row per call,
-//! so listing calls newest first is an index walk instead of a scan of every record.
+//! so listing calls newest first is an index walk instead of a scan of every record;
+//! version 3 added the `node` that wrote each record and call, and `api_tokens` (REST API
+//! sessions that survive a restart).
 
 use std::path::Path;
 use std::time::Duration;
@@ -12,12 +14,12 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 use super::StoreError;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const VERSION_TABLE: &str = "pivot_schema_version";
 
 /// `MIGRATIONS[n]` takes a file from version `n` to `n + 1`.
-const MIGRATIONS: [&str; 2] = [V1, V2];
+const MIGRATIONS: [&str; 3] = [V1, V2, V3];
 
 const V1: &str = "
 CREATE TABLE pivot_schema_version (version INTEGER NOT NULL);
@@ -60,6 +62,20 @@ SELECT r.account_id, r.call_id, MIN(r.created_ms), MAX(r.created_ms), MAX(r.iter
 FROM debug_records r GROUP BY r.account_id, r.call_id;
 ";
 
+const V3: &str = "
+ALTER TABLE debug_records ADD COLUMN node TEXT NOT NULL DEFAULT '';
+ALTER TABLE debug_calls ADD COLUMN node TEXT NOT NULL DEFAULT '';
+CREATE TABLE api_tokens (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    token_hash TEXT NOT NULL UNIQUE,
+    account_id TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL
+);
+CREATE INDEX api_tokens_by_account ON api_tokens (account_id, id);
+CREATE INDEX api_tokens_by_expiry ON api_tokens (expires_ms);
+";
+
 /// Opens (creating if needed) the writer's connection and brings the file to
 /// [`SCHEMA_VERSION`], refusing files that are not ours or are newer than us.
 pub fn open_and_migrate(path: &Path) -> Result<Connection, StoreError> {
@@ -75,19 +91,27 @@ pub fn open_and_migrate(path: &Path) -> Result<Connection, StoreError> {
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(path = %path.display(), %mode, "debug database is not in WAL mode");
     }
-    conn.execute_batch("PRAGMA synchronous = NORMAL")
-        .map_err(|source| open_error(path, source))?;
+    // The writer's connection: a 16 MiB page cache, and a WAL that grows to about 16 MiB
+    // before it is checkpointed, so a page written by many batches (an index page, a busy
+    // call's row) goes back into the file once per checkpoint instead of once per batch.
+    conn.execute_batch(
+        "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 4000",
+    )
+    .map_err(|source| open_error(path, source))?;
     migrate(&conn, path, SCHEMA_VERSION)?;
     Ok(conn)
 }
 
-/// A connection for reads only, on a file `open_and_migrate` has prepared.
-pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+/// A connection on a file `open_and_migrate` has prepared: for reads only unless
+/// `writable` (the token table's writes).
+pub fn open_reader(path: &Path, writable: bool) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn =
         Connection::open_with_flags(path, flags).map_err(|source| open_error(path, source))?;
     conn.busy_timeout(Duration::from_secs(2))?;
-    conn.execute_batch("PRAGMA query_only = 1")?;
+    if !writable {
+        conn.execute_batch("PRAGMA query_only = 1")?;
+    }
     Ok(conn)
 }
 
@@ -244,7 +268,7 @@ mod tests {
             .unwrap();
         }
         let conn = open_and_migrate(&path).unwrap();
-        assert_eq!(version(&conn), 2);
+        assert_eq!(version(&conn), SCHEMA_VERSION);
         let row: (i64, i64, i64, String, String) = conn
             .query_row(
                 "SELECT created_ms, last_ms, iterations, uri, status_code FROM debug_calls
@@ -254,6 +278,10 @@ mod tests {
             )
             .unwrap();
         assert_eq!(row, (1000, 2100, 2, "http://a/first".into(), "200".into()));
+        let node: String = conn
+            .query_row("SELECT node FROM debug_records LIMIT 1", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(node, "", "records from before nodes have an empty node");
     }
 
     #[test]
