@@ -290,10 +290,16 @@ where
     // listener's type check, and only then its filters: a narrow type list is cheaper for
     // FreeSWITCH than filters (esl-notes: "What each event costs"). FreeSWITCH reads
     // command headers one byte per read() call, so the short form counts too.
+    let mut events: Vec<String> = EVENTS.iter().map(|e| e.to_string()).collect();
+    if session.mode() == SocketMode::Static {
+        // A static socket holds the channel's thread: CHANNEL_HANGUP_COMPLETE comes only
+        // after pivot leaves, so the hangup's cause must come from CHANNEL_HANGUP.
+        events.push("CHANNEL_HANGUP".into());
+    }
     let mut cmds = vec![
         Command::MyEvents,
         Command::NixEvents(vec!["ALL".into()]),
-        Command::Events(EVENTS.iter().map(|e| e.to_string()).collect()),
+        Command::Events(events),
         Command::Linger(None),
     ];
     let expansion_off = channel

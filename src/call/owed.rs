@@ -83,9 +83,13 @@ impl std::fmt::Display for UploadResult {
 pub(super) enum OwedAction {
     /// A `<Record>` the caller ended by hanging up (the usual voicemail): sent once the
     /// recording is uploaded (`upload` indexes [`Owed::uploads`]).
+    /// `done`: the record's completion when it came (its variables give the length; in
+    /// static mode there is no CHANNEL_HANGUP_COMPLETE before pivot leaves).
     Record {
         req: PivotRequest,
         upload: Option<(HttpUrl, usize)>,
+        done: Option<Box<crate::esl::Event>>,
+        record: AppId,
     },
     /// A `<Dial>` whose caller hung up: Twilio requests the action when the dial ends.
     /// `status`: from the bridge's completion when it came before the flow stopped; else
@@ -123,7 +127,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             // The hangup closed the recording: its length is in CHANNEL_HANGUP_COMPLETE.
             let secs = super::twiml::recorded_seconds(self.session.hangup_vars());
             let extra = match action {
-                OwedAction::Record { req, upload } => {
+                OwedAction::Record {
+                    req,
+                    upload,
+                    done,
+                    record,
+                } => {
+                    let done = done.or_else(|| self.session.take_done(record));
+                    let secs = match done.as_deref() {
+                        Some(ev) => super::twiml::recorded_seconds(Some(ev)),
+                        None => secs,
+                    };
                     let Some(secs) = secs else {
                         self.session.note("recording is empty: no action request");
                         continue;

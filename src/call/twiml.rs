@@ -16,7 +16,7 @@ use crate::pivot::params::TwimlExtra;
 
 use super::owed::{upload_url, OwedAction, Upload, UploadVerb, Uploader};
 use super::runner::{CallRun, Step};
-use super::session::{AppOutcome, OnKey, SessionError};
+use super::session::{AppId, AppOutcome, OnKey, SessionError};
 use super::state::causes;
 
 impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
@@ -79,7 +79,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     /// finishing keys, the upload, then the action request. An empty recording goes on to
     /// the next verb (Twilio makes no request for it).
     pub(super) async fn twiml_record(&mut self, r: TwimlRecord) -> Result<Step, SessionError> {
-        let Some((outcome, name, file)) = self.record_wav(&r).await? else {
+        let Some((outcome, record, name, file)) = self.record_wav(&r).await? else {
             return Ok(Step::Over);
         };
         let upload = self
@@ -89,7 +89,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         let ev = match outcome {
             AppOutcome::Done(ev) => ev,
             AppOutcome::Skipped => return Ok(Step::Child(None)),
-            AppOutcome::HungUp(_) => {
+            AppOutcome::HungUp(done) => {
                 // The usual voicemail: the caller hangs up. Upload and tell the web app after
                 // CHANNEL_HANGUP_COMPLETE, when the file is complete.
                 let upload = upload.map(|u| {
@@ -97,7 +97,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
                     self.owed.uploads.push(u);
                     owed
                 });
-                self.owed.actions.push(OwedAction::Record { req, upload });
+                self.owed.actions.push(OwedAction::Record {
+                    req,
+                    upload,
+                    done,
+                    record,
+                });
                 return Ok(Step::Over);
             }
         };
@@ -123,7 +128,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     async fn record_wav(
         &mut self,
         r: &TwimlRecord,
-    ) -> Result<Option<(AppOutcome, String, String)>, SessionError> {
+    ) -> Result<Option<(AppOutcome, AppId, String, String)>, SessionError> {
         if !self.ensure_answered().await? {
             return Ok(None);
         }
@@ -140,11 +145,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         // A silence threshold of 0 turns silence detection off (timeout="0").
         let thresh = if r.timeout == 0 { 0 } else { 200 };
         let arg = format!("{file} {} {thresh} {}", r.max_length, r.timeout);
-        let outcome = self
-            .session
-            .execute("record", Some(arg), None, OnKey::Ignore)
-            .await?;
-        Ok(Some((outcome, name, file)))
+        let Some(id) = self.session.start_app("record", Some(arg), None).await? else {
+            return Ok(None);
+        };
+        let outcome = self.session.wait_app(id, OnKey::Ignore).await?;
+        Ok(Some((outcome, id, name, file)))
     }
 
     /// The name and path of the document's next recording: `<call-id>.wav`, then

@@ -174,3 +174,39 @@ async fn the_seed_voicemail_in_static_mode() {
     assert_eq!(uploads[0].path, format!("/recordings/{}.mp3", t.uuid));
     assert!(t.server_sent_exit);
 }
+
+/// Static mode, the caller hangs up during `<Record>`: CHANNEL_HANGUP_COMPLETE only comes
+/// after pivot leaves (the channel's thread is in the socket), so the recording's length
+/// comes from the record's own completion; the upload and the action still happen.
+#[tokio::test]
+async fn a_recording_the_caller_ends_is_uploaded_and_reported_without_hangup_complete() {
+    let web = WebApp::start().await;
+    let doc = r#"<?xml version="1.0" encoding="UTF-8"?>
+<Response><Record action="/vm" recordingUrl="/up/" playBeep="false"/><Say>never</Say></Response>"#;
+    web.script("/voice", [Reply::xml(doc)]);
+    web.script(
+        "/vm",
+        [Reply::xml("<Response><Say>ignored</Say></Response>")],
+    );
+    let pivot = Pivot::start().await;
+    let call = call_to(&web.url("/voice"))
+        .var("pivot_req_format", "twiml")
+        .var("pivot_method", "POST")
+        .app(
+            "record",
+            AppScript::new(Duration::from_secs(30), "_none_")
+                .var("record_ms", "4000")
+                .var("record_seconds", "4"),
+        )
+        .hangup_when_app_starts("record");
+    let t = run(&pivot, call).await;
+    t.assert_no_protocol_errors();
+    assert!(t.executes_after_hangup().is_empty(), "{t}");
+    let vm = web.wait_for_requests(3).await;
+    let vm: Vec<_> = vm.into_iter().filter(|r| r.path == "/vm").collect();
+    assert_eq!(vm.len(), 1, "{t}");
+    assert_eq!(vm[0].param("RecordingDuration").as_deref(), Some("4"));
+    assert_eq!(vm[0].param("CallStatus").as_deref(), Some("completed"));
+    assert_eq!(web.uploads().len(), 1);
+    assert_eq!(t.hangup_cause(), Some("NORMAL_CLEARING"));
+}

@@ -12,6 +12,10 @@ use super::{AppOutcome, HangupSent, OnKey, Session, SessionError, SocketMode};
 use crate::callflow::HangupCause;
 use crate::esl::{Command, EslError};
 
+/// Static mode: how long teardown waits for the completions of the applications a hangup
+/// ended (they come at once; one that was only queued never does).
+const STATIC_COMPLETIONS: Duration = Duration::from_secs(1);
+
 impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
     /// Runs `work` while still reading the socket, so a hangup is seen at once. Returns None
     /// (and drops `work`) when the flow is over first.
@@ -91,7 +95,18 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
     }
 
     /// Waits (bounded) until FreeSWITCH reports CHANNEL_HANGUP_COMPLETE or closes.
+    /// In static mode the channel's thread is in the socket application until pivot leaves:
+    /// CHANNEL_HANGUP_COMPLETE cannot come before, and the hangup is all there is to see.
+    /// There, the applications the hangup ended report right after it: their completions
+    /// (a recording's length) are waited for, a little.
     pub async fn wait_hangup_complete(&mut self, limit: Duration) {
+        if self.mode == SocketMode::Static {
+            let hangup = async { while self.state.is_up() && self.pump().await.is_ok() {} };
+            let _ = tokio::time::timeout(limit, hangup).await;
+            let completions = async { while self.app_running() && self.pump().await.is_ok() {} };
+            let _ = tokio::time::timeout(limit.min(STATIC_COMPLETIONS), completions).await;
+            return;
+        }
         let wait = async {
             while !self.state.is_settled() {
                 if self.pump().await.is_err() {

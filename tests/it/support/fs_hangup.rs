@@ -60,6 +60,14 @@ impl Session {
             let killed = top.script.killed_response.clone();
             self.complete_top(Some(killed), ChanState::HangingUp).await;
         }
+        if self.chan.static_mode {
+            // A static socket runs in the channel's own thread: the channel's hangup states
+            // (and CHANNEL_HANGUP_COMPLETE) come only once the socket application returns,
+            // when the server leaves (seen on 1.10.12): the notice is all the server gets.
+            self.close_bugs(|_| true).await;
+            self.send_linger_notice().await;
+            return;
+        }
         self.hangup_tail().await;
         if !mid_app {
             self.send_linger_notice().await;
