@@ -2,7 +2,8 @@
 //! captures repeated to 64 MiB), next to a floor measured in the same run: a memchr scan that
 //! only finds each frame's end and skips its body. Prints MB/s and the share of the floor.
 //!
-//! `cargo bench --bench parse` (`-- --rounds N` for more rounds; best of the rounds is kept).
+//! `cargo bench --bench parse` (`-- --rounds N` for more rounds; best of the rounds is kept;
+//! `-- --only NAME` for the floor and the runs named like NAME, e.g. under `perf record`).
 //! Allocation counts are in `benches/parse_allocs.rs` (a counting allocator would slow this).
 
 use std::hint::black_box;
@@ -27,10 +28,15 @@ fn stateless(mut input: &[u8]) -> usize {
     frames
 }
 
-/// Items from a codec given the whole corpus in one read.
-fn decode_all<D: Decoder>(mut codec: D, mut buf: BytesMut, mut each: impl FnMut(D::Item)) -> usize {
+/// Items from a codec given the whole corpus in one read. The buffer is handed back, so its
+/// release is not timed.
+fn decode_all<D: Decoder>(
+    mut codec: D,
+    buf: &mut BytesMut,
+    mut each: impl FnMut(D::Item),
+) -> usize {
     let mut n = 0;
-    while let Ok(Some(item)) = codec.decode(&mut buf) {
+    while let Ok(Some(item)) = codec.decode(buf) {
         each(item);
         n += 1;
     }
@@ -56,7 +62,7 @@ fn read_like_pivot(message: Message) {
     black_box(message);
 }
 
-type Run = Box<dyn Fn(&[u8], BytesMut) -> usize>;
+type Run = Box<dyn Fn(&[u8], &mut BytesMut) -> usize>;
 
 fn runs() -> Vec<(&'static str, Run)> {
     vec![
@@ -84,6 +90,15 @@ fn main() {
         .position(|a| a == "--rounds")
         .and_then(|i| args.get(i + 1)?.parse().ok())
         .unwrap_or(5usize);
+    // `--only NAME` runs the floor and the runs whose name contains NAME (for profiling).
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1).cloned());
+    if args.iter().any(|a| a == "--probe") {
+        event_bodies_probe();
+        return;
+    }
     let corpus = corpus::corpus(corpus::TARGET);
     let buf = BytesMut::from(&corpus[..]);
     let mb = corpus.len() as f64 / 1e6;
@@ -91,16 +106,24 @@ fn main() {
         "corpus: {} bytes ({mb:.1} MB), best of {rounds} rounds",
         corpus.len()
     );
-    let runs = runs();
+    let mut runs = runs();
+    if let Some(only) = &only {
+        let mut i = 0;
+        runs.retain(|(name, _)| {
+            i += 1;
+            i == 1 || name.contains(only.as_str())
+        });
+    }
     let mut best = vec![Duration::MAX; runs.len()];
     let mut frames = vec![0; runs.len()];
     for _ in 0..rounds {
         for (i, (_, run)) in runs.iter().enumerate() {
             // The codecs' input copy is made outside the timed part.
-            let input = buf.clone();
+            let mut input = buf.clone();
             let start = Instant::now();
-            frames[i] = run(black_box(&corpus), input);
+            frames[i] = run(black_box(&corpus), &mut input);
             best[i] = best[i].min(start.elapsed());
+            drop(input);
         }
     }
     let floor = mb / best[0].as_secs_f64();
@@ -113,4 +136,36 @@ fn main() {
             pct = 100.0 * rate / floor,
         );
     }
+}
+
+#[allow(dead_code)]
+fn event_bodies_probe() {
+    use pivot::esl::Event;
+    let once: Vec<u8> = corpus::captures()
+        .into_iter()
+        .flat_map(|(_, b)| b)
+        .collect();
+    let mut bodies = Vec::new();
+    let mut rest = &once[..];
+    while let Ok(Some((frame, used))) = parse_frame(rest, &Limits::default()) {
+        if frame.content_type() == Some("text/event-plain") {
+            bodies.push(frame.body().unwrap_or_default().to_vec());
+        }
+        rest = &rest[used..];
+    }
+    let limits = Limits::default();
+    let mut best = Duration::MAX;
+    for _ in 0..20 {
+        let start = Instant::now();
+        for _ in 0..100 {
+            for b in &bodies {
+                black_box(Event::from_plain(black_box(b), &limits).ok());
+            }
+        }
+        best = best.min(start.elapsed());
+    }
+    println!(
+        "Event::from_plain: {:.0} ns/event",
+        best.as_secs_f64() * 1e9 / (100.0 * bodies.len() as f64)
+    );
 }

@@ -6,9 +6,11 @@
 //! `message`/`event` (a frame by its Content-Type) → `codec` ([`EslCodec`]). Outgoing:
 //! `command` (the one encoder, where injection is refused). See docs/esl.md.
 
+mod block;
 mod codec;
 mod command;
 mod command_parse;
+mod decode;
 mod event;
 mod frame;
 mod headers;

@@ -8,5 +8,7 @@ mod calls;
 mod cli;
 mod debug_log;
 mod esl_captures;
+mod esl_differential;
+mod esl_reference;
 mod server;
 mod twiml;
