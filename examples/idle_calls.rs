@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! cargo build --release --bin pivot
-//! cargo run --release --example idle_calls -- --calls 10000 [--hold 40] [--pivot target/release/pivot]
+//! cargo run --release --example idle_calls -- --calls 10000 [--hold 90] [--waves 2] [--pivot target/release/pivot]
 //! ```
 //! Linux only (/proc); needs `ulimit -n` above twice the number of calls. Loopback only.
 
@@ -18,10 +18,11 @@ use axum::routing::get;
 use pivot::sim::{place_call, SimCall, Timeline};
 
 const FLOW: &str =
-    r#"{"module":"play","data":{"id":"tone_stream://%(1000,0,440)","endless":true}}"#;
+    r#"{"module":"play","data":{"id":"tone_stream://%(1000,0,440)","endless_playback":true}}"#;
 
 struct Options {
     calls: usize,
+    waves: usize,
     hold: u64,
     pivot: String,
 }
@@ -36,7 +37,8 @@ fn options() -> Options {
         calls: value("--calls")
             .and_then(|v| v.parse().ok())
             .unwrap_or(10_000),
-        hold: value("--hold").and_then(|v| v.parse().ok()).unwrap_or(40),
+        waves: value("--waves").and_then(|v| v.parse().ok()).unwrap_or(2),
+        hold: value("--hold").and_then(|v| v.parse().ok()).unwrap_or(90),
         pivot: value("--pivot").unwrap_or_else(|| "target/release/pivot".into()),
     }
 }
@@ -126,8 +128,9 @@ async fn wave(name: &str, pid: u32, esl: SocketAddr, url: &str, options: &Option
             tokio::spawn(place_call(esl, call, Timeline::new(), rx))
         })
         .collect();
-    // Measure in the middle of the hold: every call connected and playing.
-    tokio::time::sleep(hold / 2).await;
+    // Measure late in the hold: every call connected and playing, and the HTTP connections
+    // the burst of flow requests opened gone from the pool (its idle timeout is 30 s).
+    tokio::time::sleep(hold.saturating_sub(Duration::from_secs(15))).await;
     let (idle_rss, cpu0) = usage(pid);
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (_, cpu1) = usage(pid);
@@ -142,11 +145,23 @@ async fn wave(name: &str, pid: u32, esl: SocketAddr, url: &str, options: &Option
         cpu1 - cpu0
     );
     let mut failed = 0;
+    let mut causes = std::collections::BTreeMap::new();
     for call in calls {
-        if !matches!(call.await, Ok(Ok(_))) {
-            failed += 1;
+        match call.await {
+            Ok(Ok(report)) => {
+                let cause = report.hangup_cause.unwrap_or_else(|| "none".into());
+                *causes.entry(cause).or_insert(0) += 1;
+            }
+            Ok(Err(e)) => {
+                if failed == 0 {
+                    println!("{name}: first failure: {e}");
+                }
+                failed += 1;
+            }
+            Err(_) => failed += 1,
         }
     }
+    println!("{name}: hangup causes {causes:?}");
     println!(
         "{name}: all calls ended {:.1} s after the start ({failed} failed)",
         started.elapsed().as_secs_f64()
@@ -172,7 +187,17 @@ async fn main() {
     let (idle, _) = usage(pid);
     println!("pivot {}: idle RSS {idle} KiB", options.pivot);
     wave("fresh", pid, esl, &url, &options, idle).await;
-    wave("warm", pid, esl, &url, &options, idle).await;
+    if options.waves > 1 {
+        wave("warm", pid, esl, &url, &options, idle).await;
+    }
+    // SIGTERM: pivot shuts down cleanly (and a profiler around it can write its report).
+    let _ = Command::new("kill").arg(pid.to_string()).status();
+    for _ in 0..100 {
+        if matches!(pivot.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let _ = pivot.kill();
     let _ = pivot.wait();
 }

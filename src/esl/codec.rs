@@ -43,6 +43,15 @@ const SHRINK_ABOVE: usize = 64 << 10;
 /// What a read buffer starts again with (tokio-util's own initial size).
 const FRESH_CAPACITY: usize = 8 << 10;
 
+/// A drained read buffer is swapped for one this small: an idle call waits for its next
+/// event with half a KiB, not the 8 KiB tokio-util starts with. A read this size holds a
+/// frame's header block; the body's room is then made in one step (`RESERVE_AHEAD`).
+const IDLE_CAPACITY: usize = 512;
+
+/// An empty write buffer bigger than this is swapped for a small one before a command is
+/// written (commands are a few hundred bytes; tokio-util starts with 8 KiB).
+const WRITE_CAPACITY: usize = 1 << 10;
+
 impl FrameCodec {
     pub fn new(limits: Limits) -> Self {
         FrameCodec {
@@ -65,7 +74,9 @@ impl FrameCodec {
     /// Drops a frame's bytes from the front of `src`, and a big emptied buffer with them.
     fn consume(src: &mut BytesMut, found: &Found) {
         src.advance(found.total);
-        if src.capacity() > SHRINK_ABOVE && src.len() <= FRESH_CAPACITY / 2 {
+        if src.is_empty() && src.capacity() > IDLE_CAPACITY {
+            *src = BytesMut::with_capacity(IDLE_CAPACITY);
+        } else if src.capacity() > SHRINK_ABOVE && src.len() <= FRESH_CAPACITY / 2 {
             let mut fresh = BytesMut::with_capacity(FRESH_CAPACITY);
             fresh.extend_from_slice(src);
             *src = fresh;
@@ -148,7 +159,7 @@ impl Encoder<Command> for EslCodec {
     type Error = EslError;
 
     fn encode(&mut self, item: Command, dst: &mut BytesMut) -> Result<(), EslError> {
-        Ok(item.encode(dst)?)
+        self.encode(&item, dst)
     }
 }
 
@@ -156,6 +167,9 @@ impl Encoder<&Command> for EslCodec {
     type Error = EslError;
 
     fn encode(&mut self, item: &Command, dst: &mut BytesMut) -> Result<(), EslError> {
+        if dst.is_empty() && dst.capacity() > WRITE_CAPACITY {
+            *dst = BytesMut::with_capacity(WRITE_CAPACITY / 4);
+        }
         Ok(item.encode(dst)?)
     }
 }
@@ -236,6 +250,26 @@ Content-Type: text/disconnect-notice\nContent-Disposition: linger\nContent-Lengt
         assert!(buf.capacity() <= 8 << 10, "{}", buf.capacity());
         let reply = codec.decode(&mut buf).unwrap();
         assert!(matches!(reply, Some(Message::Reply(r)) if r.is_ok()));
+    }
+
+    #[test]
+    fn drained_buffers_are_small_while_idle() {
+        let mut codec = EslCodec::default();
+        let mut read = BytesMut::with_capacity(8 << 10);
+        read.extend_from_slice(&WIRE[..45]);
+        assert!(matches!(
+            codec.decode(&mut read).unwrap(),
+            Some(Message::Reply(_))
+        ));
+        assert!(
+            read.is_empty() && read.capacity() <= 512,
+            "{}",
+            read.capacity()
+        );
+        let mut write = BytesMut::with_capacity(8 << 10);
+        codec.encode(Command::Exit, &mut write).unwrap();
+        assert_eq!(&write[..], b"exit\n\n");
+        assert!(write.capacity() <= 1 << 10, "{}", write.capacity());
     }
 
     #[test]
