@@ -2,8 +2,15 @@
 //! Owns decoding an event body (plain or JSON) and the named accessors; does not decide what
 //! an event means for a call (that is `call`).
 
+use std::cell::RefCell;
+use std::fmt;
+use std::ops::Range;
+
+use bytes::Bytes;
+
+use super::block::{self, check_len, Entry};
 use super::frame::{content_length, FrameError, Limits};
-use super::headers::Headers;
+use super::headers::{Builder, Headers, UNDEF};
 
 /// Why an event body is not an event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -18,40 +25,65 @@ pub enum EventError {
     Json(String),
 }
 
-/// One event: its headers (percent-decoded for plain events) and its own body, if any.
-#[derive(Debug, Clone, PartialEq, Eq)]
+thread_local! {
+    /// Where an event's index is built before it is copied out at its exact size: one per
+    /// thread, not one per connection.
+    static SCRATCH: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A scratch index bigger than this (a hostile event) is not kept.
+const KEEP_SCRATCH: usize = 4096;
+
+/// One event: its headers (percent-decoded for plain events, when read) and its own body, if
+/// any. A plain event keeps the bytes it came in; its headers are spans of them.
+#[derive(Clone)]
 pub struct Event {
     headers: Headers,
-    body: Option<Vec<u8>>,
+    body: Option<Range<usize>>,
 }
 
 impl Event {
     /// An event from parts (for fakes and tests).
     pub fn new(headers: Headers, body: Option<Vec<u8>>) -> Self {
+        let mut headers = headers;
+        let body = body.map(|b| headers.append_raw(&b));
         Event { headers, body }
     }
 
     /// Decodes a `text/event-plain` body: a header block, and when it ends with
     /// `Content-Length: n`, a blank line and n bytes of the event's own body.
     pub fn from_plain(body: &[u8], limits: &Limits) -> Result<Event, EventError> {
-        let (block, rest) = match find_blank_line(body) {
-            Some((lines_end, rest_start)) => (&body[..lines_end], &body[rest_start..]),
-            None => (body, &b""[..]),
-        };
-        let lines = block
-            .split(|&b| b == b'\n')
-            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-            .filter(|l| !l.is_empty());
-        let headers = Headers::parse_lines(lines, true, limits.max_headers)?;
-        let body = match headers.get("Content-Length") {
+        Self::from_plain_bytes(Bytes::copy_from_slice(body), limits)
+    }
+
+    /// [`Event::from_plain`] keeping `bytes`: one index allocation, nothing decoded yet.
+    pub(crate) fn from_plain_bytes(bytes: Bytes, limits: &Limits) -> Result<Event, EventError> {
+        let len = bytes.len();
+        check_len(len)?;
+        let (entries, found) = SCRATCH.with_borrow_mut(|scratch| {
+            scratch.clear();
+            let found = block::index_block(&bytes, limits.max_headers, scratch)?;
+            let entries = scratch.to_vec();
+            if scratch.capacity() > KEEP_SCRATCH {
+                *scratch = Vec::new();
+            }
+            Ok::<_, FrameError>((entries, found))
+        })?;
+        let headers = Headers::from_parts(bytes, entries, true);
+        // Found while indexing: the lookup would be a pass over every name.
+        let declared = found.content_length.map(|i| headers.view().value(i));
+        let body = match declared.filter(|v| v != UNDEF) {
             None => None,
             Some(value) => {
-                let declared = content_length(value, limits)?;
-                let own = rest.get(..declared).ok_or(EventError::ShortBody {
-                    declared,
-                    available: rest.len(),
-                })?;
-                Some(own.to_vec())
+                let declared = content_length(&value, limits)?;
+                let available = len - found.rest;
+                if declared > available {
+                    return Err(EventError::ShortBody {
+                        declared,
+                        available,
+                    });
+                }
+                Some(found.rest..found.rest + declared)
             }
         };
         Ok(Event { headers, body })
@@ -62,11 +94,11 @@ impl Event {
     pub fn from_json(body: &[u8], limits: &Limits) -> Result<Event, EventError> {
         let object: serde_json::Map<String, serde_json::Value> =
             serde_json::from_slice(body).map_err(|e| EventError::Json(e.to_string()))?;
-        let mut headers = Headers::new();
+        let mut headers = Builder::default();
         let mut own_body = None;
         for (name, value) in &object {
             if name == "_body" {
-                own_body = Some(json_text(value).into_bytes());
+                own_body = Some(json_text(value));
                 continue;
             }
             let values = match value {
@@ -81,9 +113,10 @@ impl Event {
                 headers.push(name, &v);
             }
         }
+        let body = own_body.map(|b| headers.push_raw(b.as_bytes()));
         Ok(Event {
-            headers,
-            body: own_body,
+            headers: headers.finish(),
+            body,
         })
     }
 
@@ -143,7 +176,24 @@ impl Event {
 
     /// The event's own body (BACKGROUND_JOB's result, a log line...).
     pub fn body(&self) -> Option<&[u8]> {
-        self.body.as_deref()
+        Some(&self.headers.bytes()[self.body.clone()?])
+    }
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        self.headers == other.headers && self.body() == other.body()
+    }
+}
+
+impl Eq for Event {}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("headers", &self.headers)
+            .field("body", &self.body().map(String::from_utf8_lossy))
+            .finish()
     }
 }
 
@@ -207,20 +257,6 @@ impl ChannelData {
     pub fn headers(&self) -> &Headers {
         &self.headers
     }
-}
-
-/// Where the first blank line is: (end of the last header line, start of what follows).
-fn find_blank_line(body: &[u8]) -> Option<(usize, usize)> {
-    let mut i = 0;
-    while let Some(offset) = body[i..].iter().position(|&b| b == b'\n') {
-        let nl = i + offset;
-        match (body.get(nl + 1), body.get(nl + 2)) {
-            (Some(b'\n'), _) => return Some((nl, nl + 2)),
-            (Some(b'\r'), Some(b'\n')) => return Some((nl, nl + 3)),
-            _ => i = nl + 1,
-        }
-    }
-    None
 }
 
 fn json_text(value: &serde_json::Value) -> String {

@@ -2,11 +2,16 @@
 //! Owns frame boundaries, the size limits and the resumable scan; does no I/O and does not
 //! interpret content types (that is `message`).
 
+use std::fmt;
+use std::ops::Range;
+
+use bytes::Bytes;
 use nom::character::complete::digit1;
 use nom::combinator::all_consuming;
 use nom::IResult;
 
-use super::headers::{snippet, split_line, Headers};
+use super::block::{self, check_len, snippet, Entry};
+use super::headers::{HeaderView, Headers, COMMAND_KEY, UNDEF};
 
 /// Caps on what one frame may cost. Every error names the limit it hit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,26 +56,32 @@ pub enum FrameError {
 /// (`connect`, `sendmsg`, `api status`): a first line that has no `": "`, or whose part before
 /// `": "` has a space (header names never do). Command frames' header values are kept
 /// literally, as FreeSWITCH reads them; every other frame's values are percent-decoded.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// The frame's bytes are one shared buffer; the command line and the body are spans of it.
+#[derive(Clone)]
 pub struct Frame {
-    command: Option<String>,
     headers: Headers,
-    body: Option<Vec<u8>>,
+    command: Option<Range<usize>>,
+    body: Option<Range<usize>>,
 }
 
 impl Frame {
     /// A frame from parts (for fakes and tests).
     pub fn new(command: Option<String>, headers: Headers, body: Option<Vec<u8>>) -> Self {
+        let mut headers = headers;
+        let command = command.map(|c| headers.append_raw(c.as_bytes()));
+        let body = body.map(|b| headers.append_raw(&b));
         Frame {
-            command,
             headers,
+            command,
             body,
         }
     }
 
     /// The first line of a command frame (`sendmsg`, `linger 2`), `None` for FreeSWITCH's frames.
     pub fn command_line(&self) -> Option<&str> {
-        self.command.as_deref()
+        let range = self.command.clone()?;
+        Some(self.headers.text_at(range, COMMAND_KEY))
     }
 
     pub fn headers(&self) -> &Headers {
@@ -84,11 +95,33 @@ impl Frame {
 
     /// The body; present (maybe empty) exactly when the frame had a `Content-Length`.
     pub fn body(&self) -> Option<&[u8]> {
-        self.body.as_deref()
+        Some(&self.headers.bytes()[self.body.clone()?])
     }
 
     pub fn into_parts(self) -> (Option<String>, Headers, Option<Vec<u8>>) {
-        (self.command, self.headers, self.body)
+        let command = self.command_line().map(str::to_owned);
+        let body = self.body().map(<[u8]>::to_vec);
+        (command, self.headers, body)
+    }
+}
+
+impl PartialEq for Frame {
+    fn eq(&self, other: &Self) -> bool {
+        self.command_line() == other.command_line()
+            && self.headers == other.headers
+            && self.body() == other.body()
+    }
+}
+
+impl Eq for Frame {}
+
+impl fmt::Debug for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Frame")
+            .field("command", &self.command_line())
+            .field("headers", &self.headers)
+            .field("body", &self.body().map(String::from_utf8_lossy))
+            .finish()
     }
 }
 
@@ -110,14 +143,29 @@ pub struct FrameScanner {
     /// Where the search for the blank line resumes.
     scanned: usize,
     head: Option<Head>,
+    /// The header block's index, offsets from `start`. A frame that keeps its headers takes
+    /// it; otherwise it is reused by the next frame (see `parse_head`).
+    entries: Vec<Entry>,
 }
 
-#[derive(Debug)]
+/// A parsed header block waiting for its body. Offsets are from the frame's first byte.
+#[derive(Debug, Clone)]
 struct Head {
-    command: Option<String>,
-    headers: Headers,
+    command: Option<Range<usize>>,
+    block_end: usize,
     body_start: usize,
     body_len: Option<usize>,
+}
+
+/// A complete frame in the buffer: `buf[start..total]`, its parts as offsets from `start`.
+#[derive(Debug, Clone)]
+pub(crate) struct Found {
+    pub start: usize,
+    pub total: usize,
+    pub command: Option<Range<usize>>,
+    /// Where the header lines end (the blank line is after).
+    pub block_end: usize,
+    pub body: Option<Range<usize>>,
 }
 
 /// Where the header block ends: `lines_end` is the last line's `\n`, `end` is past the blank line.
@@ -125,6 +173,10 @@ struct BlockEnd {
     lines_end: usize,
     end: usize,
 }
+
+/// An index bigger than this is not kept for the next frame (FreeSWITCH's event frames have
+/// two or three outer headers; the connect reply's hundred go with its channel data).
+const KEEP_ENTRIES: usize = 32;
 
 impl FrameScanner {
     /// Looks for one complete frame at the start of `buf`; on success the scanner is reset and
@@ -134,12 +186,23 @@ impl FrameScanner {
         buf: &[u8],
         limits: &Limits,
     ) -> Result<Option<(Frame, usize)>, FrameError> {
+        let Some(found) = self.find(buf, limits)? else {
+            return Ok(None);
+        };
+        Ok(Some((self.take_frame(buf, &found), found.total)))
+    }
+
+    /// Like `scan`, but leaves the frame in `buf` (and its index here) for the caller to read.
+    pub(crate) fn find(
+        &mut self,
+        buf: &[u8],
+        limits: &Limits,
+    ) -> Result<Option<Found>, FrameError> {
         if self.head.is_none() {
             let Some(block) = self.find_block_end(buf, limits)? else {
                 return Ok(None);
             };
-            let lines = &buf[self.start..block.lines_end];
-            self.head = Some(parse_head(lines, block.end, limits)?);
+            self.head = Some(self.parse_head(buf, block, limits)?);
         }
         let Some(head) = &self.head else {
             return Ok(None);
@@ -151,9 +214,50 @@ impl FrameScanner {
         let Some(head) = self.head.take() else {
             return Ok(None);
         };
-        *self = FrameScanner::default();
-        let body = head.body_len.map(|_| buf[head.body_start..total].to_vec());
-        Ok(Some((Frame::new(head.command, head.headers, body), total)))
+        let start = self.start;
+        *self = FrameScanner {
+            entries: std::mem::take(&mut self.entries),
+            ..FrameScanner::default()
+        };
+        let body_start = head.body_start - start;
+        Ok(Some(Found {
+            start,
+            total,
+            command: head.command,
+            block_end: head.block_end,
+            body: head.body_len.map(|n| body_start..body_start + n),
+        }))
+    }
+
+    /// Lookups over the header block of `found` (which `find` just returned for `buf`).
+    pub(crate) fn view<'a>(&'a self, buf: &'a [u8], found: &Found) -> HeaderView<'a> {
+        HeaderView {
+            bytes: &buf[found.start..found.total],
+            entries: &self.entries,
+            decoded: if found.command.is_some() {
+                0
+            } else {
+                self.entries.len()
+            },
+        }
+    }
+
+    /// The frame `found` as an owned [`Frame`]: its bytes copied, the index taken.
+    pub(crate) fn take_frame(&mut self, buf: &[u8], found: &Found) -> Frame {
+        let bytes = Bytes::copy_from_slice(&buf[found.start..found.total]);
+        let entries = std::mem::take(&mut self.entries);
+        Frame {
+            headers: Headers::from_parts(bytes, entries, found.command.is_none()),
+            command: found.command.clone(),
+            body: found.body.clone(),
+        }
+    }
+
+    /// Only the header block of `found` (a FreeSWITCH frame) as owned [`Headers`].
+    pub(crate) fn take_headers(&mut self, buf: &[u8], found: &Found) -> Headers {
+        let block = &buf[found.start..found.start + found.block_end];
+        let entries = std::mem::take(&mut self.entries);
+        Headers::from_parts(Bytes::copy_from_slice(block), entries, true)
     }
 
     /// Total bytes the current frame needs, once its header block has been read.
@@ -178,33 +282,32 @@ impl FrameScanner {
                 Ok(None)
             };
         }
-        let mut i = self.scanned.max(self.start);
-        let found = loop {
-            let Some(offset) = buf[i..].iter().position(|&b| b == b'\n') else {
-                self.scanned = buf.len();
-                break None;
-            };
-            let nl = i + offset;
-            match (buf.get(nl + 1), buf.get(nl + 2)) {
-                (Some(b'\n'), _) => {
-                    break Some(BlockEnd {
-                        lines_end: nl,
-                        end: nl + 2,
-                    })
-                }
-                (Some(b'\r'), Some(b'\n')) => {
-                    break Some(BlockEnd {
-                        lines_end: nl,
-                        end: nl + 3,
-                    })
-                }
+        let from = self.scanned.max(self.start);
+        let mut found = None;
+        // Where the next search resumes when this one finds no end.
+        let mut resume = buf.len();
+        for nl in memchr::memchr_iter(b'\n', &buf[from..]).map(|i| from + i) {
+            found = match (buf.get(nl + 1), buf.get(nl + 2)) {
+                (Some(b'\n'), _) => Some(BlockEnd {
+                    lines_end: nl,
+                    end: nl + 2,
+                }),
+                (Some(b'\r'), Some(b'\n')) => Some(BlockEnd {
+                    lines_end: nl,
+                    end: nl + 3,
+                }),
+                // The next line has not fully arrived: look at this `\n` again next time.
                 (None, _) | (Some(b'\r'), None) => {
-                    self.scanned = nl;
-                    break None;
+                    resume = nl;
+                    None
                 }
-                _ => i = nl + 1,
-            }
-        };
+                _ => continue,
+            };
+            break;
+        }
+        if found.is_none() {
+            self.scanned = resume;
+        }
         let used = found.as_ref().map_or(self.scanned, |b| b.end);
         if used > limits.max_header_block {
             return Err(too_large);
@@ -224,38 +327,70 @@ impl FrameScanner {
         }
         true
     }
-}
 
-/// Parses a header block's lines (blank line excluded) into the frame's head.
-fn parse_head(block: &[u8], body_start: usize, limits: &Limits) -> Result<Head, FrameError> {
-    let mut lines = block
-        .split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
-    let first = lines.next().unwrap_or_default();
-    let (command, headers) = if is_command_line(first) {
-        let command = String::from_utf8_lossy(first).into_owned();
-        let headers = Headers::parse_lines(lines, false, limits.max_headers)?;
-        (Some(command), headers)
-    } else {
-        let all = std::iter::once(first).chain(lines);
-        (None, Headers::parse_lines(all, true, limits.max_headers)?)
-    };
-    let body_len = match headers.get("Content-Length") {
-        Some(value) => Some(content_length(value, limits)?),
-        None => None,
-    };
-    Ok(Head {
-        command,
-        headers,
-        body_start,
-        body_len,
-    })
+    /// Indexes the header block (lines `start..lines_end`) and reads its `Content-Length`.
+    fn parse_head(
+        &mut self,
+        buf: &[u8],
+        block: BlockEnd,
+        limits: &Limits,
+    ) -> Result<Head, FrameError> {
+        let frame = &buf[self.start..];
+        let lines_end = block.lines_end - self.start;
+        check_len(lines_end)?;
+        let lines = &frame[..lines_end];
+        let first_end = memchr::memchr(b'\n', lines).unwrap_or(lines_end);
+        let first = 0..block::strip_cr(lines, 0, first_end);
+        let command = is_command_line(&lines[first.clone()]).then_some(first);
+        let count = block::line_count(lines, 0..lines_end) - usize::from(command.is_some());
+        if self.entries.capacity() > KEEP_ENTRIES.max(count) {
+            self.entries = Vec::new();
+        }
+        self.entries.clear();
+        self.entries.reserve_exact(count.min(limits.max_headers));
+        let max = limits.max_headers;
+        let length = if command.is_some() {
+            // A command frame: the lines after the command line, values literal.
+            let rest =
+                (first_end < lines_end).then(|| block::lines(lines, first_end + 1..lines_end));
+            block::index(lines, rest.into_iter().flatten(), max, &mut self.entries)?;
+            let view = HeaderView {
+                bytes: frame,
+                entries: &self.entries,
+                decoded: 0,
+            };
+            view.get("Content-Length")
+        } else {
+            // FreeSWITCH's frames: the one-pass indexer (a block has no empty line: the first
+            // one would have ended it), which also notes where `Content-Length` is.
+            let found = block::index_block(lines, max, &mut self.entries)?;
+            let view = HeaderView {
+                bytes: frame,
+                entries: &self.entries,
+                decoded: self.entries.len(),
+            };
+            found
+                .content_length
+                .map(|i| view.value(i))
+                .filter(|v| v != UNDEF)
+        };
+        let body_len = match length {
+            Some(value) => Some(content_length(&value, limits)?),
+            None => None,
+        };
+        Ok(Head {
+            command,
+            block_end: lines_end,
+            body_start: block.end,
+            body_len,
+        })
+    }
 }
 
 fn is_command_line(line: &[u8]) -> bool {
-    match split_line(line) {
+    match block::name_end(line) {
         None => true,
-        Some((name, _)) => name.contains(&b' '),
+        Some(colon) => line[..colon].contains(&b' '),
     }
 }
 

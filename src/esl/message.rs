@@ -1,9 +1,11 @@
 //! Interpreting a frame by its `Content-Type`: reply, API response, event, disconnect notice,
-//! log line, rude rejection, or unknown (kept, never fatal). Does not parse frames or track
-//! which reply answers which command.
+//! log line, rude rejection, or unknown (kept, never fatal). Reads the frame where it lies and
+//! copies only what a message keeps. Does not parse frames or track which reply answers which
+//! command.
 
 use super::event::{ChannelData, Event, EventError};
-use super::frame::{Frame, Limits};
+use super::frame::{Found, Frame, FrameScanner, Limits};
+use super::headers::HeaderView;
 
 /// What FreeSWITCH said, typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,59 +75,120 @@ impl Message {
 
     /// Interprets a frame; `limits` caps the header block inside an event body.
     pub fn from_frame_with(frame: Frame, limits: &Limits) -> Result<Message, MessageError> {
-        if frame.command_line().is_some() {
-            return Ok(Message::Unknown(frame));
-        }
-        let kind = frame.content_type().unwrap_or("").to_ascii_lowercase();
-        let text = || body_text(&frame);
-        let message = match kind.as_str() {
-            "command/reply" => reply(frame),
-            "api/response" => Message::ApiResponse(text()),
-            "text/event-plain" => {
-                let body = frame.body().ok_or(EventError::MissingBody)?;
-                Message::Event(Event::from_plain(body, limits)?)
-            }
-            "text/event-json" => {
-                let body = frame.body().ok_or(EventError::MissingBody)?;
-                Message::Event(Event::from_json(body, limits)?)
-            }
-            "text/disconnect-notice" => Message::Disconnect {
-                kind: disconnect_kind(&frame),
-                body: text(),
-            },
-            "log/data" => Message::Log(text()),
-            "text/rude-rejection" => Message::RudeRejection(text()),
-            _ => Message::Unknown(frame),
-        };
-        Ok(message)
+        let command = frame.command_line().is_some();
+        let kind = classify(frame.headers().view(), frame.body(), command)?;
+        Ok(match complete(kind, limits)? {
+            Ok(message) => message,
+            Err(Keep::Headers) => Message::ConnectReply(ChannelData::new(frame.into_parts().1)),
+            Err(Keep::Frame) => Message::Unknown(frame),
+        })
     }
+
+    /// The codec's path: the frame `found` is read where it lies in `buf`, and only what the
+    /// message keeps is copied (an event's body, the connect reply's header block, a text).
+    pub(crate) fn from_found(
+        scanner: &mut FrameScanner,
+        buf: &[u8],
+        found: &Found,
+        limits: &Limits,
+    ) -> Result<Message, MessageError> {
+        let frame = &buf[found.start..found.total];
+        let body = found.body.clone().map(|range| &frame[range]);
+        let kind = classify(scanner.view(buf, found), body, found.command.is_some())?;
+        Ok(match complete(kind, limits)? {
+            Ok(message) => message,
+            Err(Keep::Headers) => {
+                Message::ConnectReply(ChannelData::new(scanner.take_headers(buf, found)))
+            }
+            Err(Keep::Frame) => Message::Unknown(scanner.take_frame(buf, found)),
+        })
+    }
+}
+
+/// What a frame is, decided from borrowed headers and body.
+enum Kind<'a> {
+    Connect,
+    Reply(String),
+    Api(String),
+    Plain(&'a [u8]),
+    Json(&'a [u8]),
+    Disconnect(DisconnectKind, String),
+    Log(String),
+    Rude(String),
+    Unknown,
+}
+
+/// What the caller must supply from its own bytes: the headers, or the whole frame.
+enum Keep {
+    Headers,
+    Frame,
+}
+
+fn classify<'a>(
+    headers: HeaderView<'a>,
+    body: Option<&'a [u8]>,
+    command: bool,
+) -> Result<Kind<'a>, MessageError> {
+    if command {
+        return Ok(Kind::Unknown);
+    }
+    let content_type = headers.get("Content-Type");
+    let content_type = content_type.as_deref().unwrap_or("");
+    let is = |t: &str| content_type.eq_ignore_ascii_case(t);
+    let text = || String::from_utf8_lossy(body.unwrap_or_default()).into_owned();
+    let event_body = || body.ok_or(EventError::MissingBody);
+    // Most frames are events: that test first (the types are exclusive, order is free).
+    let kind = if is("text/event-plain") {
+        Kind::Plain(event_body()?)
+    } else if is("command/reply") {
+        reply(headers)
+    } else if is("api/response") {
+        Kind::Api(text())
+    } else if is("text/event-json") {
+        Kind::Json(event_body()?)
+    } else if is("text/disconnect-notice") {
+        Kind::Disconnect(disconnect_kind(headers), text())
+    } else if is("log/data") {
+        Kind::Log(text())
+    } else if is("text/rude-rejection") {
+        Kind::Rude(text())
+    } else {
+        Kind::Unknown
+    };
+    Ok(kind)
+}
+
+fn complete(kind: Kind<'_>, limits: &Limits) -> Result<Result<Message, Keep>, MessageError> {
+    let message = match kind {
+        Kind::Connect => return Ok(Err(Keep::Headers)),
+        Kind::Unknown => return Ok(Err(Keep::Frame)),
+        Kind::Reply(text) => Message::Reply(Reply { text }),
+        Kind::Api(text) => Message::ApiResponse(text),
+        Kind::Plain(body) => Message::Event(Event::from_plain(body, limits)?),
+        Kind::Json(body) => Message::Event(Event::from_json(body, limits)?),
+        Kind::Disconnect(kind, body) => Message::Disconnect { kind, body },
+        Kind::Log(text) => Message::Log(text),
+        Kind::Rude(text) => Message::RudeRejection(text),
+    };
+    Ok(Ok(message))
 }
 
 /// The connect reply is the one `command/reply` that carries the channel's data.
-fn reply(frame: Frame) -> Message {
-    let headers = frame.headers();
-    if headers.get("Unique-ID").is_some() || headers.get("Event-Name") == Some("CHANNEL_DATA") {
-        let (_, headers, _) = frame.into_parts();
-        return Message::ConnectReply(ChannelData::new(headers));
+fn reply(headers: HeaderView<'_>) -> Kind<'static> {
+    let channel_data = headers.get("Event-Name").as_deref() == Some("CHANNEL_DATA");
+    if headers.get("Unique-ID").is_some() || channel_data {
+        return Kind::Connect;
     }
-    let text = headers
-        .get("Reply-Text")
-        .unwrap_or("")
-        .trim_end()
-        .to_owned();
-    Message::Reply(Reply { text })
+    let text = headers.get("Reply-Text");
+    Kind::Reply(text.as_deref().unwrap_or("").trim_end().to_owned())
 }
 
-fn disconnect_kind(frame: &Frame) -> DisconnectKind {
-    match frame.headers().get("Content-Disposition") {
+fn disconnect_kind(headers: HeaderView<'_>) -> DisconnectKind {
+    match headers.get("Content-Disposition").as_deref() {
         Some(d) if d.eq_ignore_ascii_case("linger") => DisconnectKind::Linger,
         Some(d) if d.eq_ignore_ascii_case("disconnect") => DisconnectKind::Disconnect,
         _ => DisconnectKind::Other,
     }
-}
-
-fn body_text(frame: &Frame) -> String {
-    String::from_utf8_lossy(frame.body().unwrap_or_default()).into_owned()
 }
 
 #[cfg(test)]

@@ -6,10 +6,12 @@
 //! `message`/`event` (a frame by its Content-Type) → `codec` ([`EslCodec`]). Outgoing:
 //! `command` (the one encoder, where injection is refused). See docs/esl.md.
 
+mod block;
 pub mod client;
 mod codec;
 mod command;
 mod command_parse;
+mod decode;
 mod event;
 mod frame;
 mod headers;

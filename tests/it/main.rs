@@ -9,6 +9,8 @@ mod calls;
 mod cli;
 mod debug_log;
 mod esl_captures;
+mod esl_differential;
+mod esl_reference;
 mod fake_vs_real;
 mod nodes;
 mod outbound;
