@@ -42,6 +42,8 @@ pub enum SessionError {
     },
     #[error("the first frame was not a connect reply")]
     NoChannelData,
+    #[error("gave up the handshake: a newer connection needed its slot (esl.max_handshaking)")]
+    Evicted,
 }
 
 impl From<EslError> for SessionError {
@@ -214,24 +216,37 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         self.deadline = Some(Instant::now() + after);
     }
 
-    /// `connect`, then the channel data from the connect reply. The channel's Unique-ID is
-    /// this session's from now on: events of other channels are ignored.
-    pub async fn connect(&mut self) -> Result<ChannelData, SessionError> {
-        self.io.send(Command::Connect).await?;
-        let first = tokio::time::timeout(self.reply_timeout, self.io.next()).await;
-        let data = match first {
-            Err(_) => Err(SessionError::ReplyTimeout {
+    /// `connect`, then the channel data from the connect reply, which must come `within`
+    /// (`esl.handshake_timeout_ms`) unless `give_up` fires first (the server evicts the
+    /// connection). The channel's Unique-ID is this session's from now on: events of other
+    /// channels are ignored.
+    pub async fn connect(
+        &mut self,
+        within: Duration,
+        give_up: &CancellationToken,
+    ) -> Result<ChannelData, SessionError> {
+        let first = tokio::select! {
+            r = tokio::time::timeout(within, async {
+                self.io.send(Command::Connect).await?;
+                Ok::<_, EslError>(self.io.next().await)
+            }) => r,
+            _ = give_up.cancelled() => return Err(SessionError::Evicted),
+        };
+        let Ok(first) = first else {
+            return Err(SessionError::ReplyTimeout {
                 command: "connect",
-                ms: self.reply_timeout.as_millis(),
-            }),
-            Ok(Some(Ok(Message::ConnectReply(data)))) => Ok(data),
-            Ok(Some(Ok(Message::Reply(r)))) if !r.is_ok() => Err(SessionError::Refused {
+                ms: within.as_millis(),
+            });
+        };
+        let data = match first? {
+            Some(Ok(Message::ConnectReply(data))) => Ok(data),
+            Some(Ok(Message::Reply(r))) if !r.is_ok() => Err(SessionError::Refused {
                 command: "connect",
                 reply: r.text,
             }),
-            Ok(Some(Ok(_))) => Err(SessionError::NoChannelData),
-            Ok(Some(Err(e))) => Err(e.into()),
-            Ok(None) => Err(SessionError::Closed),
+            Some(Ok(_)) => Err(SessionError::NoChannelData),
+            Some(Err(e)) => Err(e.into()),
+            None => Err(SessionError::Closed),
         }?;
         self.call_id = data.unique_id().unwrap_or("").to_string();
         if data.answer_state() == Some("answered") {

@@ -1,0 +1,146 @@
+//! What a connection must pass, after the server let it in, before it is a call: its
+//! handshake (the connect reply within a deadline, unless the server gives its slot to a
+//! newer connection), and a Unique-ID that no live call holds. The server decides who
+//! gets in (`crate::server`); this is the part the call's own task carries.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::throttle::LogLimit;
+
+/// A connection's handshake, from accept until its connect reply arrived. Dropping it
+/// frees its slot: the token is cancelled, which the server reads as "no longer
+/// handshaking" (done, timed out or evicted alike).
+#[derive(Debug)]
+pub struct Handshake {
+    /// How long the connect reply may take.
+    pub timeout: Duration,
+    /// Cancelled by the server when a newer connection needs the slot.
+    give_up: CancellationToken,
+}
+
+impl Handshake {
+    /// A handshake and the token the server keeps to evict it (or to see it ended).
+    pub fn new(timeout: Duration) -> (Handshake, CancellationToken) {
+        let token = CancellationToken::new();
+        let handshake = Handshake {
+            timeout,
+            give_up: token.clone(),
+        };
+        (handshake, token)
+    }
+
+    pub fn give_up(&self) -> &CancellationToken {
+        &self.give_up
+    }
+}
+
+impl Drop for Handshake {
+    fn drop(&mut self) {
+        self.give_up.cancel();
+    }
+}
+
+/// The Unique-IDs of the calls in progress: a second connection claiming one of them is
+/// refused. At most one entry per call slot (`esl.max_calls`).
+#[derive(Debug)]
+pub struct LiveCalls {
+    ids: Arc<Mutex<HashSet<String>>>,
+    cap: usize,
+}
+
+/// A call's hold on its Unique-ID; released when dropped (the call task ended).
+#[derive(Debug)]
+pub struct Claim {
+    ids: Arc<Mutex<HashSet<String>>>,
+    id: String,
+}
+
+impl LiveCalls {
+    pub fn new(cap: usize) -> Self {
+        LiveCalls {
+            ids: Arc::default(),
+            cap,
+        }
+    }
+
+    /// Claims `id` for this call; None when a live call holds it already (or, which the
+    /// call cap rules out, the set is full).
+    pub fn claim(&self, id: &str) -> Option<Claim> {
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        if ids.len() >= self.cap || !ids.insert(id.to_string()) {
+            return None;
+        }
+        Some(Claim {
+            ids: self.ids.clone(),
+            id: id.to_string(),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        ids.remove(&self.id);
+    }
+}
+
+/// The rate-limited warnings about connections that did not become calls (see
+/// [`crate::throttle`]): one line per interval (and peer address for the allow list), with
+/// the count. The exact totals are in the metrics.
+#[derive(Debug, Default)]
+pub struct ConnWarnings {
+    /// Peers outside `esl.allow`.
+    pub not_allowed: LogLimit<IpAddr>,
+    /// Calls over `esl.max_calls`.
+    pub over_cap: LogLimit,
+    /// Handshaking connections evicted for newer ones (`esl.max_handshaking`).
+    pub evicted: LogLimit,
+    /// Connections that did not answer `connect` in time (`esl.handshake_timeout_ms`).
+    pub handshake_timeouts: LogLimit,
+    /// Connections that claimed a live call's Unique-ID.
+    pub duplicates: LogLimit,
+    /// Connections closed before they sent anything (health checks).
+    pub probes: LogLimit,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_live_id_is_claimed_once_and_freed_with_its_call() {
+        let live = LiveCalls::new(2);
+        let first = live.claim("a").expect("free");
+        assert!(live.claim("a").is_none(), "a second session of a live call");
+        let other = live.claim("b").expect("another call");
+        assert!(live.claim("c").is_none(), "never more than the call slots");
+        drop(first);
+        assert!(
+            live.claim("a").is_some(),
+            "the call ended: its id is free again"
+        );
+        drop(other);
+        assert!(live.is_empty());
+    }
+
+    #[test]
+    fn a_dropped_handshake_reads_as_ended() {
+        let (handshake, token) = Handshake::new(Duration::from_secs(1));
+        assert!(!token.is_cancelled());
+        drop(handshake);
+        assert!(token.is_cancelled());
+    }
+}
