@@ -4,10 +4,11 @@
 //! deadline, then end them).
 //!
 //! A connection goes through, in order: the allow list (a peer outside it is closed before
-//! a byte is read or written), the call cap (over it: `connect` then `exit`), then the
-//! handshake cap (over it, the oldest handshaking connection gives its place up). The
-//! call's own task then waits for the connect reply within `esl.handshake_timeout_ms`
-//! and refuses a Unique-ID that a live call holds (`crate::call`).
+//! a byte is read or written); the call cap (pivot full: `connect` then `exit`); the
+//! handshake cap (at `esl.max_handshaking`, the oldest handshaking connection gives its
+//! place up). Its own task then waits for the connect reply within
+//! `esl.handshake_timeout_ms`, takes a call slot (only now: an idle connection never holds
+//! one) and refuses a Unique-ID that a live call holds (`crate::call`).
 
 mod handshakes;
 mod janitor;
@@ -59,7 +60,7 @@ pub struct Shutdown {
 /// Decides what happens to each accepted connection.
 struct Gate {
     engine: Arc<Engine>,
-    /// One per call, from accept to the end of its task (`esl.max_calls`).
+    /// One per call, from its connect reply to the end of its task (`esl.max_calls`).
     slots: Arc<Semaphore>,
     /// Refusals answered properly (see `refuse`), a bounded number at a time.
     refusing: Arc<Semaphore>,
@@ -70,10 +71,11 @@ struct Gate {
 impl Gate {
     fn new(engine: Arc<Engine>) -> Gate {
         let esl = &engine.config.esl;
+        let slots = Arc::new(Semaphore::new(esl.max_calls));
         Gate {
-            slots: Arc::new(Semaphore::new(esl.max_calls)),
+            handshakes: Handshakes::new(esl.max_handshaking, esl.handshake_timeout, slots.clone()),
+            slots,
             refusing: Arc::new(Semaphore::new(MAX_REFUSING)),
-            handshakes: Handshakes::new(esl.max_handshaking),
             accept_errors: LogLimit::new(Duration::from_secs(1)),
             engine,
         }
@@ -97,7 +99,9 @@ impl Gate {
             }
             return;
         }
-        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+        if self.slots.available_permits() == 0 {
+            // Full already: refused before its handshake. (A call that finds pivot full
+            // only once it answered `connect` is refused by its own task.)
             engine.stats.calls_refused.fetch_add(1, Ordering::Relaxed);
             if let Some(n) = engine.warnings.over_cap.hit(()) {
                 tracing::warn!(%peer, max_calls = esl.max_calls, count = n, "calls refused: too many calls (esl.max_calls)");
@@ -109,15 +113,14 @@ impl Gate {
                 });
             }
             return;
-        };
-        let handshake = self.handshakes.admit(esl.handshake_timeout);
+        }
+        let admitted = self.handshakes.admit();
         let _ = stream.set_nodelay(true);
         let engine = engine.clone();
         let kill = kill.child_token();
         let observer = engine.observer.as_ref().map(|make| make());
         tracker.spawn(async move {
-            run_call(stream, engine, handshake, kill, observer).await;
-            drop(permit);
+            run_call(stream, engine, admitted, kill, observer).await;
         });
     }
 

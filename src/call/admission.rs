@@ -8,38 +8,50 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::throttle::LogLimit;
 
-/// A connection's handshake, from accept until its connect reply arrived. Dropping it
-/// frees its slot: the token is cancelled, which the server reads as "no longer
-/// handshaking" (done, timed out or evicted alike).
+/// What the server grants a new connection: a place among the handshaking connections,
+/// from accept until its connect reply arrived, then (if one is free) a call slot. Its
+/// handshake slot is freed when it is turned into a call slot or dropped: the token is
+/// cancelled, which the server reads as "no longer handshaking" (done, timed out or
+/// evicted alike). Idle connections therefore never hold a call slot.
 #[derive(Debug)]
-pub struct Handshake {
+pub struct Admission {
     /// How long the connect reply may take.
     pub timeout: Duration,
-    /// Cancelled by the server when a newer connection needs the slot.
+    /// Cancelled by the server when a newer connection needs the handshake slot.
     give_up: CancellationToken,
+    /// The call slots (`esl.max_calls`).
+    slots: Arc<Semaphore>,
 }
 
-impl Handshake {
-    /// A handshake and the token the server keeps to evict it (or to see it ended).
-    pub fn new(timeout: Duration) -> (Handshake, CancellationToken) {
+impl Admission {
+    /// An admission and the token the server keeps to evict it (or to see it ended).
+    pub fn new(timeout: Duration, slots: Arc<Semaphore>) -> (Admission, CancellationToken) {
         let token = CancellationToken::new();
-        let handshake = Handshake {
+        let admission = Admission {
             timeout,
             give_up: token.clone(),
+            slots,
         };
-        (handshake, token)
+        (admission, token)
     }
 
     pub fn give_up(&self) -> &CancellationToken {
         &self.give_up
     }
+
+    /// Ends the handshake; the call's slot, or None when `esl.max_calls` calls are in
+    /// progress. The slot is the call's until the permit is dropped.
+    pub fn into_call_slot(self) -> Option<OwnedSemaphorePermit> {
+        self.slots.clone().try_acquire_owned().ok()
+    }
 }
 
-impl Drop for Handshake {
+impl Drop for Admission {
     fn drop(&mut self) {
         self.give_up.cancel();
     }
@@ -137,10 +149,16 @@ mod tests {
     }
 
     #[test]
-    fn a_dropped_handshake_reads_as_ended() {
-        let (handshake, token) = Handshake::new(Duration::from_secs(1));
+    fn an_admission_reads_as_ended_once_it_is_a_call_or_gone() {
+        let slots = Arc::new(Semaphore::new(1));
+        let (admitted, token) = Admission::new(Duration::from_secs(1), slots.clone());
         assert!(!token.is_cancelled());
-        drop(handshake);
+        let slot = admitted.into_call_slot().expect("a free slot");
+        assert!(token.is_cancelled(), "no longer handshaking");
+        let (second, token) = Admission::new(Duration::from_secs(1), slots.clone());
+        assert!(second.into_call_slot().is_none(), "the only slot is taken");
         assert!(token.is_cancelled());
+        drop(slot);
+        assert_eq!(slots.available_permits(), 1);
     }
 }

@@ -25,7 +25,7 @@ use crate::esl::{ChannelData, Command, Limits};
 use crate::pivot::fetch::HttpClient;
 use crate::route::Router;
 use crate::store::DebugSink;
-pub use admission::{ConnWarnings, Handshake, LiveCalls};
+pub use admission::{Admission, ConnWarnings, LiveCalls};
 pub use runner::CallSummary;
 pub use session::Observer;
 use session::{Session, SessionError};
@@ -207,14 +207,14 @@ const EVENTS: [&str; 3] = [
 /// (the safety net for a pivot that went away, see [`handshake`]).
 const SAFETY_NET_MARGIN: Duration = Duration::from_secs(60);
 
-/// Drives one call from `connect` to the socket's close. `handshake`: the deadline for the
-/// connect reply and the server's way to give the connection up for a newer one; `kill`
-/// ends the call early (the shutdown deadline). Errors are logged here, tagged with the
+/// Drives one call from `connect` to the socket's close. `admitted`: the deadline for the
+/// connect reply, the server's way to give the connection up for a newer one, and the call
+/// slots; `kill` ends the call early (the shutdown deadline). Errors are logged here, tagged with the
 /// call id; nothing escapes.
 pub async fn run_call<T>(
     io: T,
     engine: Arc<Engine>,
-    handshake: Handshake,
+    admitted: Admission,
     kill: CancellationToken,
     observer: Option<Observer>,
 ) -> Option<CallSummary>
@@ -228,7 +228,7 @@ where
     }
     // Every log line of the call carries its id once FreeSWITCH has told it.
     let span = tracing::info_span!("call", call_id = tracing::field::Empty);
-    let result = drive(&mut session, &engine, handshake)
+    let result = drive(&mut session, &engine, admitted)
         .instrument(span.clone())
         .await;
     let _in_span = span.enter();
@@ -273,6 +273,17 @@ fn settle(engine: &Engine, result: Result<CallSummary, CallError>) -> Option<Cal
                 tracing::warn!(count = n, error = %e, "connections closed before their connect reply");
             }
         }
+        Err(CallError::OverCap) => {
+            stats.calls_refused.fetch_add(1, Ordering::Relaxed);
+            if let Some(n) = warn.over_cap.hit(()) {
+                let max_calls = engine.config.esl.max_calls;
+                tracing::warn!(
+                    max_calls,
+                    count = n,
+                    "calls refused: too many calls (esl.max_calls)"
+                );
+            }
+        }
         Err(CallError::Duplicate(id)) => {
             stats.duplicate_calls.fetch_add(1, Ordering::Relaxed);
             if let Some(n) = warn.duplicates.hit(()) {
@@ -296,6 +307,8 @@ enum CallError {
     Probe,
     /// No connect reply in time, or evicted for a newer connection: not a call either.
     Handshake(SessionError),
+    /// `esl.max_calls` calls were in progress when it answered `connect`.
+    OverCap,
     /// Its Unique-ID is a live call's: refused (it must not act on that call's behalf).
     Duplicate(String),
     Session(SessionError),
@@ -314,14 +327,12 @@ const EXIT_AT_ONCE: Duration = Duration::ZERO;
 async fn drive<T>(
     session: &mut Session<T>,
     engine: &Engine,
-    admitted: Handshake,
+    admitted: Admission,
 ) -> Result<CallSummary, CallError>
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
     let connected = session.connect(admitted.timeout, admitted.give_up()).await;
-    // Handshaking is over, one way or the other: its slot is free.
-    drop(admitted);
     let channel = match connected {
         Ok(c) => c,
         Err(SessionError::Closed) => return Err(CallError::Probe),
@@ -331,6 +342,11 @@ where
             return Err(CallError::Handshake(e));
         }
         Err(e) => return Err(e.into()),
+    };
+    // Handshaking is over: a call needs one of the call slots from now on.
+    let Some(_slot) = admitted.into_call_slot() else {
+        session.exit(EXIT_AT_ONCE).await;
+        return Err(CallError::OverCap);
     };
     engine.stats.calls_total.fetch_add(1, Ordering::Relaxed);
     let call_id = channel.unique_id().unwrap_or("").to_string();

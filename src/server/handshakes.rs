@@ -6,29 +6,36 @@
 //! `esl.handshake_timeout_ms`.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::call::Handshake;
+use crate::call::Admission;
 
 pub(super) struct Handshakes {
     cap: usize,
+    timeout: Duration,
+    /// The call slots each admission takes one of once its handshake is over.
+    slots: Arc<Semaphore>,
     /// Oldest first. A cancelled token is a handshake that ended (or was evicted).
     queue: VecDeque<CancellationToken>,
 }
 
 impl Handshakes {
-    pub fn new(cap: usize) -> Self {
+    pub fn new(cap: usize, timeout: Duration, slots: Arc<Semaphore>) -> Self {
         Handshakes {
             cap: cap.max(1),
+            timeout,
+            slots,
             queue: VecDeque::new(),
         }
     }
 
-    /// A new connection's handshake; evicts the oldest one still running when `cap` are.
-    /// Costs O(cap) only when the queue is full.
-    pub fn admit(&mut self, timeout: Duration) -> Handshake {
+    /// A new connection's admission; evicts the oldest handshake still running when `cap`
+    /// are. Costs O(cap) only when the queue is full.
+    pub fn admit(&mut self) -> Admission {
         if self.queue.len() >= self.cap {
             self.queue.retain(|t| !t.is_cancelled());
         }
@@ -37,9 +44,9 @@ impl Handshakes {
                 oldest.cancel();
             }
         }
-        let (handshake, token) = Handshake::new(timeout);
+        let (admission, token) = Admission::new(self.timeout, self.slots.clone());
         self.queue.push_back(token);
-        handshake
+        admission
     }
 
     /// Handshakes still running.
@@ -53,15 +60,17 @@ impl Handshakes {
 mod tests {
     use super::*;
 
-    const T: Duration = Duration::from_secs(5);
+    fn handshakes(cap: usize) -> Handshakes {
+        Handshakes::new(cap, Duration::from_secs(5), Arc::new(Semaphore::new(10)))
+    }
 
     #[test]
     fn the_oldest_running_handshake_gives_way_when_full() {
-        let mut hs = Handshakes::new(2);
-        let first = hs.admit(T);
-        let second = hs.admit(T);
+        let mut hs = handshakes(2);
+        let first = hs.admit();
+        let second = hs.admit();
         assert!(!first.give_up().is_cancelled() && !second.give_up().is_cancelled());
-        let third = hs.admit(T);
+        let third = hs.admit();
         assert!(first.give_up().is_cancelled(), "the oldest was evicted");
         assert!(!second.give_up().is_cancelled() && !third.give_up().is_cancelled());
         assert_eq!(hs.running(), 2);
@@ -69,11 +78,11 @@ mod tests {
 
     #[test]
     fn finished_handshakes_free_their_place() {
-        let mut hs = Handshakes::new(2);
-        let first = hs.admit(T);
-        let second = hs.admit(T);
+        let mut hs = handshakes(2);
+        let first = hs.admit();
+        let second = hs.admit();
         drop(first); // its connect reply came
-        let third = hs.admit(T);
+        let third = hs.admit();
         assert!(
             !second.give_up().is_cancelled(),
             "nobody is evicted: one place was free"
