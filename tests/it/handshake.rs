@@ -86,6 +86,24 @@ async fn the_oldest_handshake_gives_way_to_a_new_connection() {
     pivot.stop().await;
 }
 
+#[tokio::test]
+async fn a_health_check_that_resets_the_connection_is_not_a_failed_call() {
+    let pivot = Pivot::start().await;
+    // A TCP check that connects and resets (it never reads pivot's `connect`, so the
+    // kernel sends a reset, not a clean close).
+    let check = idle(&pivot).await;
+    check.set_zero_linger().unwrap();
+    drop(check);
+    let stats = &pivot.engine.stats;
+    wait_for("the check's task to end", || {
+        stats.probes.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    assert_eq!(stats.calls_failed.load(Ordering::SeqCst), 0);
+    assert_eq!(stats.protocol_errors.load(Ordering::SeqCst), 0);
+    pivot.stop().await;
+}
+
 /// Opens `idle` connections that never answer `connect`, then places `calls` real calls
 /// while they are held. Returns how long the calls took.
 async fn flood(pivot: &Pivot, web: &WebApp, idle: usize, calls: usize) -> Duration {

@@ -150,3 +150,15 @@ async fn a_unique_id_is_free_again_once_its_call_ended() {
     assert_eq!(pivot.engine.stats.duplicate_calls.load(Ordering::SeqCst), 0);
     pivot.stop().await;
 }
+
+/// The docker lab's pivot takes FreeSWITCH's container (its fixed address in
+/// docker-compose.yml) and nobody else; check-config.py checks the compose side.
+#[test]
+fn the_labs_pivot_takes_the_freeswitch_container_only() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/freeswitch-conf/pivot.toml");
+    let c = pivot::config::Config::load(path.as_ref()).unwrap();
+    let allows = |ip: &str| c.esl.allow.allows(ip.parse().unwrap());
+    assert!(allows("10.84.0.10"));
+    assert!(!allows("10.84.0.11"), "the web app's container, say");
+    assert!(!allows("127.0.0.1"));
+}

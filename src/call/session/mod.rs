@@ -238,7 +238,18 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 ms: within.as_millis(),
             });
         };
-        let data = match first? {
+        // A peer that resets the connection before sending a byte (a health check that
+        // closes without reading pivot's `connect`) has closed it, like one that ends it
+        // cleanly: not a protocol error.
+        let reset = |e: &EslError| matches!(e, EslError::Io(_));
+        let first = match first {
+            Err(e) if reset(&e) => return Err(SessionError::Closed),
+            r => r?,
+        };
+        let data = match first {
+            Some(Err(e)) if reset(&e) && self.io.read_buffer().is_empty() => {
+                Err(SessionError::Closed)
+            }
             Some(Ok(Message::ConnectReply(data))) => Ok(data),
             Some(Ok(Message::Reply(r))) if !r.is_ok() => Err(SessionError::Refused {
                 command: "connect",
