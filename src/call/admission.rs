@@ -1,16 +1,20 @@
 //! What a connection must pass, after the server let it in, before it is a call: its
-//! handshake (the connect reply within a deadline, unless the server gives its slot to a
-//! newer connection), and a Unique-ID that no live call holds. The server decides who
+//! handshake (the connect reply within a deadline, unless the server gives its place to a
+//! newer connection), a free call slot, and a Unique-ID that no live call holds; and how a
+//! connection that did not become a call is counted and logged. The server decides who
 //! gets in (`crate::server`); this is the part the call's own task carries.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use super::session::SessionError;
+use super::{CallSummary, Engine};
 use crate::throttle::LogLimit;
 
 /// What the server grants a new connection: a place among the handshaking connections,
@@ -126,6 +130,89 @@ pub struct ConnWarnings {
     pub duplicates: LogLimit,
     /// Connections closed before they sent anything (health checks).
     pub probes: LogLimit,
+}
+
+/// Counts and logs how a connection ended.
+pub(super) fn settle(
+    engine: &Engine,
+    result: Result<CallSummary, CallError>,
+) -> Option<CallSummary> {
+    let (stats, warn) = (&engine.stats, &engine.warnings);
+    match result {
+        Ok(summary) => {
+            let cause = summary
+                .hangup_cause
+                .as_ref()
+                .map_or("UNKNOWN", |c| c.as_str());
+            stats.outcomes.inc(cause);
+            return Some(summary);
+        }
+        Err(CallError::Probe) => {
+            stats.probes.fetch_add(1, Ordering::Relaxed);
+            if let Some(n) = warn.probes.hit(()) {
+                tracing::debug!(
+                    count = n,
+                    "connections closed before they sent anything (health checks?)"
+                );
+            }
+        }
+        Err(CallError::Handshake(e)) => {
+            let evicted = matches!(e, SessionError::Evicted);
+            let (counter, limit) = if evicted {
+                (&stats.handshakes_evicted, &warn.evicted)
+            } else {
+                (&stats.handshake_timeouts, &warn.handshake_timeouts)
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            if let Some(n) = limit.hit(()) {
+                tracing::warn!(count = n, error = %e, "connections closed before their connect reply");
+            }
+        }
+        Err(CallError::OverCap) => {
+            stats.calls_refused.fetch_add(1, Ordering::Relaxed);
+            if let Some(n) = warn.over_cap.hit(()) {
+                let max_calls = engine.config.esl.max_calls;
+                tracing::warn!(
+                    max_calls,
+                    count = n,
+                    "calls refused: too many calls (esl.max_calls)"
+                );
+            }
+        }
+        Err(CallError::Duplicate(id)) => {
+            stats.duplicate_calls.fetch_add(1, Ordering::Relaxed);
+            if let Some(n) = warn.duplicates.hit(()) {
+                tracing::warn!(call_id = %id, count = n, "refused a second connection for a call in progress (same Unique-ID)");
+            }
+        }
+        Err(CallError::Session(e)) => {
+            stats.calls_failed.fetch_add(1, Ordering::Relaxed);
+            if matches!(e, SessionError::Esl(_) | SessionError::NoChannelData) {
+                stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+            }
+            tracing::warn!(error = %e, "call ended on an event socket error");
+        }
+    }
+    None
+}
+
+/// How a connection ended when it did not end as a call.
+pub(super) enum CallError {
+    /// Closed before it sent a byte: a TCP health check, not a call.
+    Probe,
+    /// No connect reply in time, or evicted for a newer connection: not a call either.
+    Handshake(SessionError),
+    /// `esl.max_calls` calls were in progress when it answered `connect`.
+    OverCap,
+    /// Its Unique-ID is a live call's: refused (it must not act on that call's behalf).
+    Duplicate(String),
+    Session(SessionError),
+}
+
+impl From<SessionError> for CallError {
+    fn from(e: SessionError) -> Self {
+        CallError::Session(e)
+    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ use crate::esl::{ChannelData, Command, Limits};
 use crate::pivot::fetch::HttpClient;
 use crate::route::Router;
 use crate::store::DebugSink;
+use admission::{settle, CallError};
 pub use admission::{Admission, ConnWarnings, LiveCalls};
 pub use runner::CallSummary;
 pub use session::Observer;
@@ -209,8 +210,8 @@ const SAFETY_NET_MARGIN: Duration = Duration::from_secs(60);
 
 /// Drives one call from `connect` to the socket's close. `admitted`: the deadline for the
 /// connect reply, the server's way to give the connection up for a newer one, and the call
-/// slots; `kill` ends the call early (the shutdown deadline). Errors are logged here, tagged with the
-/// call id; nothing escapes.
+/// slots; `kill` ends the call early (the shutdown deadline). Errors are logged here,
+/// tagged with the call id; nothing escapes.
 pub async fn run_call<T>(
     io: T,
     engine: Arc<Engine>,
@@ -238,86 +239,6 @@ where
         .foreign_events
         .fetch_add(session.foreign_events, Ordering::Relaxed);
     settle(&engine, result)
-}
-
-/// Counts and logs how a connection ended.
-fn settle(engine: &Engine, result: Result<CallSummary, CallError>) -> Option<CallSummary> {
-    let (stats, warn) = (&engine.stats, &engine.warnings);
-    match result {
-        Ok(summary) => {
-            let cause = summary
-                .hangup_cause
-                .as_ref()
-                .map_or("UNKNOWN", |c| c.as_str());
-            stats.outcomes.inc(cause);
-            return Some(summary);
-        }
-        Err(CallError::Probe) => {
-            stats.probes.fetch_add(1, Ordering::Relaxed);
-            if let Some(n) = warn.probes.hit(()) {
-                tracing::debug!(
-                    count = n,
-                    "connections closed before they sent anything (health checks?)"
-                );
-            }
-        }
-        Err(CallError::Handshake(e)) => {
-            let evicted = matches!(e, SessionError::Evicted);
-            let (counter, limit) = if evicted {
-                (&stats.handshakes_evicted, &warn.evicted)
-            } else {
-                (&stats.handshake_timeouts, &warn.handshake_timeouts)
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-            if let Some(n) = limit.hit(()) {
-                tracing::warn!(count = n, error = %e, "connections closed before their connect reply");
-            }
-        }
-        Err(CallError::OverCap) => {
-            stats.calls_refused.fetch_add(1, Ordering::Relaxed);
-            if let Some(n) = warn.over_cap.hit(()) {
-                let max_calls = engine.config.esl.max_calls;
-                tracing::warn!(
-                    max_calls,
-                    count = n,
-                    "calls refused: too many calls (esl.max_calls)"
-                );
-            }
-        }
-        Err(CallError::Duplicate(id)) => {
-            stats.duplicate_calls.fetch_add(1, Ordering::Relaxed);
-            if let Some(n) = warn.duplicates.hit(()) {
-                tracing::warn!(call_id = %id, count = n, "refused a second connection for a call in progress (same Unique-ID)");
-            }
-        }
-        Err(CallError::Session(e)) => {
-            stats.calls_failed.fetch_add(1, Ordering::Relaxed);
-            if matches!(e, SessionError::Esl(_) | SessionError::NoChannelData) {
-                stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
-            }
-            tracing::warn!(error = %e, "call ended on an event socket error");
-        }
-    }
-    None
-}
-
-/// How a connection ended when it did not end as a call.
-enum CallError {
-    /// Closed before it sent a byte: a TCP health check, not a call.
-    Probe,
-    /// No connect reply in time, or evicted for a newer connection: not a call either.
-    Handshake(SessionError),
-    /// `esl.max_calls` calls were in progress when it answered `connect`.
-    OverCap,
-    /// Its Unique-ID is a live call's: refused (it must not act on that call's behalf).
-    Duplicate(String),
-    Session(SessionError),
-}
-
-impl From<SessionError> for CallError {
-    fn from(e: SessionError) -> Self {
-        CallError::Session(e)
-    }
 }
 
 /// `exit` sent to a connection pivot gives up on, without waiting for the peer to close:

@@ -226,6 +226,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         give_up: &CancellationToken,
     ) -> Result<ChannelData, SessionError> {
         let first = tokio::select! {
+            // A reply that is in wins over an eviction decided at the same moment.
+            biased;
             r = tokio::time::timeout(within, async {
                 self.io.send(Command::Connect).await?;
                 Ok::<_, EslError>(self.io.next().await)
@@ -238,32 +240,37 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 ms: within.as_millis(),
             });
         };
-        // A peer that resets the connection before sending a byte (a health check that
-        // closes without reading pivot's `connect`) has closed it, like one that ends it
-        // cleanly: not a protocol error.
-        let reset = |e: &EslError| matches!(e, EslError::Io(_));
-        let first = match first {
-            Err(e) if reset(&e) => return Err(SessionError::Closed),
-            r => r?,
-        };
-        let data = match first {
-            Some(Err(e)) if reset(&e) && self.io.read_buffer().is_empty() => {
-                Err(SessionError::Closed)
-            }
-            Some(Ok(Message::ConnectReply(data))) => Ok(data),
-            Some(Ok(Message::Reply(r))) if !r.is_ok() => Err(SessionError::Refused {
-                command: "connect",
-                reply: r.text,
-            }),
-            Some(Ok(_)) => Err(SessionError::NoChannelData),
-            Some(Err(e)) => Err(e.into()),
-            None => Err(SessionError::Closed),
-        }?;
+        let data = self.connect_reply(first)?;
         self.call_id = data.unique_id().unwrap_or("").to_string();
         if data.answer_state() == Some("answered") {
             self.state = ChannelState::Answered;
         }
         Ok(data)
+    }
+
+    /// The channel data of the first frame, or why there is none. A peer that resets the
+    /// connection before sending a byte (a health check that closes without reading
+    /// pivot's `connect`) has closed it, like one that ends it cleanly: not a protocol error.
+    fn connect_reply(
+        &self,
+        first: Result<Option<Result<Message, EslError>>, EslError>,
+    ) -> Result<ChannelData, SessionError> {
+        let reset = |e: &EslError| matches!(e, EslError::Io(_));
+        match first {
+            Err(e) if reset(&e) => Err(SessionError::Closed),
+            Err(e) => Err(e.into()),
+            Ok(Some(Err(e))) if reset(&e) && self.io.read_buffer().is_empty() => {
+                Err(SessionError::Closed)
+            }
+            Ok(Some(Ok(Message::ConnectReply(data)))) => Ok(data),
+            Ok(Some(Ok(Message::Reply(r)))) if !r.is_ok() => Err(SessionError::Refused {
+                command: "connect",
+                reply: r.text,
+            }),
+            Ok(Some(Ok(_))) => Err(SessionError::NoChannelData),
+            Ok(Some(Err(e))) => Err(e.into()),
+            Ok(None) => Err(SessionError::Closed),
+        }
     }
 
     /// Queues a command whose reply must be `+OK`; nothing waits for it here (a refusal
