@@ -12,9 +12,11 @@ What it checks:
   vars.xml) and as the docker lab starts it (the environment docker-compose.yml gives the
   freeswitch service), and checks what must differ (pivot's and the web app's address, the
   inbound socket, the log file);
-- pivot.toml uses only keys pivot accepts, with consistent accounts;
-- docker-compose.yml (when PyYAML is installed) mounts what exists and publishes the RTP
-  range FreeSWITCH uses.
+- pivot.toml uses only keys pivot accepts, with consistent accounts, and its event socket
+  allow list names hosts, never everyone;
+- docker-compose.yml (when PyYAML is installed) mounts what exists, publishes the RTP
+  range FreeSWITCH uses, and gives FreeSWITCH the fixed address (in the network's fixed
+  subnet) that pivot.toml's allow list names, and only that one.
 What it cannot check: that FreeSWITCH accepts every parameter, that the image has the
 modules, or that a call works. docs/lab.md says how to check those on a Docker host.
 
@@ -22,6 +24,7 @@ Usage: python3 freeswitch-conf/check-config.py     (exit status 1 when a check f
 """
 
 import glob
+import ipaddress
 import os
 import re
 import sys
@@ -115,7 +118,18 @@ TEST_EXTENSIONS = {
 CHANNEL_VARS = {"destination_number"}
 PIVOT_KEYS = {
     "": {"default_account", "callflows", "esl", "api", "store", "http", "media", "accounts"},
-    "esl": {"listen", "max_calls", "max_frame_bytes", "hangup_wait_ms", "reply_timeout_ms"},
+    "esl": {
+        "listen",
+        "allow",
+        "max_calls",
+        "max_handshaking",
+        "handshake_timeout_ms",
+        "max_frame_bytes",
+        "hangup_wait_ms",
+        "reply_timeout_ms",
+        "upload_timeout_secs",
+        "max_call_secs",
+    },
     "api": {"listen", "token_ttl_secs"},
     "store": {"path", "retention_days", "queue_capacity"},
     "http": {
@@ -126,7 +140,16 @@ PIVOT_KEYS = {
         "max_flow_depth",
         "user_agent",
     },
-    "media": {"tts_engine", "tts_voice", "recordings_dir", "media_dir", "beep"},
+    "media": {
+        "tts_engine",
+        "tts_voice",
+        "recordings_dir",
+        "media_dir",
+        "media_roots",
+        "beep",
+        "keep_recordings",
+        "recordings_max_age_secs",
+    },
     "accounts": {"id", "name", "api_key"},
 }
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -484,6 +507,7 @@ def check_pivot_toml(r):
         "pivot listens for FreeSWITCH on 0.0.0.0:%s (PIVOT_PORT)" % LAB_ENV["PIVOT_PORT"],
     )
     r.check(cfg.get("api", {}).get("listen") == "0.0.0.0:8000", "REST API on 0.0.0.0:8000")
+    check_esl_allow(r, cfg.get("esl", {}).get("allow"))
     ids = [a.get("id", "") for a in cfg.get("accounts", [])]
     r.check(ids and all(HEX32.match(i) for i in ids), "account ids are 32 hex digits")
     r.check(cfg.get("default_account") in ids, "default_account is one of the accounts")
@@ -493,6 +517,60 @@ def check_pivot_toml(r):
     )
 
 
+def allow_list(entries):
+    """pivot's [esl] allow entries as networks (an address is a one-host network); None
+    when one does not parse."""
+    try:
+        return [ipaddress.ip_network(e, strict=False) for e in entries]
+    except (TypeError, ValueError):
+        return None
+
+
+def check_esl_allow(r, entries):
+    """The lab's event socket trusts FreeSWITCH's container only: explicit host entries."""
+    nets = allow_list(entries or [])
+    r.check(
+        bool(entries) and nets is not None,
+        "pivot.toml [esl] allow lists addresses or ranges %s" % entries,
+    )
+    if nets:
+        r.check(
+            all(n.num_addresses == 1 for n in nets),
+            "pivot.toml [esl] allow names single hosts (FreeSWITCH), not ranges %s" % entries,
+        )
+
+
+def check_compose_allow(r, services, networks):
+    """The event socket's peers have fixed addresses in the network's fixed subnet, and each
+    pivot config allows exactly its peer: pivot.toml FreeSWITCH, pivot-cluster.toml the
+    cluster's load balancer (the nodes see calls coming from it)."""
+    try:
+        import tomllib
+    except ImportError:
+        print("skip - the event socket allow list against compose (needs tomllib)")
+        return
+    ipam = ((networks or {}).get("default") or {}).get("ipam") or {}
+    subnets = [c.get("subnet") for c in ipam.get("config", [])]
+    for toml_name, peer in (("pivot.toml", "freeswitch"), ("pivot-cluster.toml", "pivot-lb")):
+        if peer not in services:
+            continue
+        with open(os.path.join(HERE, toml_name), "rb") as f:
+            allow = allow_list(tomllib.load(f).get("esl", {}).get("allow", [])) or []
+        ip = ((services[peer].get("networks") or {}).get("default") or {}).get("ipv4_address")
+        try:
+            addr = ipaddress.ip_address(ip)
+            inside = any(addr in ipaddress.ip_network(s) for s in subnets)
+        except (TypeError, ValueError):
+            addr, inside = None, False
+        r.check(inside, "%s has a fixed address %s in the fixed subnet %s" % (peer, ip, subnets))
+        r.check(
+            addr is not None
+            and bool(allow)
+            and all(n == ipaddress.ip_network(addr) for n in allow),
+            "%s [esl] allow is exactly %s's address %s" % (toml_name, peer, ip),
+        )
+
+
 def check_compose(r, root):
     try:
         import yaml
@@ -500,7 +578,9 @@ def check_compose(r, root):
         print("skip - docker-compose.yml (needs PyYAML)")
         return
     with open(os.path.join(HERE, "docker-compose.yml"), encoding="utf-8") as f:
-        services = yaml.safe_load(f)["services"]
+        compose = yaml.safe_load(f)
+    services = compose["services"]
+    check_compose_allow(r, services, compose.get("networks"))
     # Services behind a profile (the optional cluster: docs/scaling.md) start only on request.
     default = {name for name, svc in services.items() if not svc.get("profiles")}
     r.check(

@@ -37,6 +37,8 @@ pub fn load_router(config: &Config) -> Result<Router, RouteError> {
     let limits = FlowLimits {
         max_nodes: config.http.max_flow_nodes,
         max_depth: config.http.max_flow_depth,
+        // The operator's own documents may play any file (no media roots).
+        media_roots: None,
     };
     match &config.callflows {
         Some(dir) => Router::load_dir(dir, &limits),

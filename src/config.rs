@@ -11,8 +11,12 @@ use crate::pivot::breaker::BreakerConfig;
 use crate::pivot::policy::Rule;
 use crate::pivot::sign::Signer;
 
+mod esl;
+mod media;
 mod web;
 use crate::route::AccountId;
+pub use esl::{EslConfig, PeerAllowList};
+pub use media::MediaConfig;
 
 /// Why a configuration could not be used. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -49,20 +53,6 @@ pub struct Config {
     pub accounts: Vec<AccountConfig>,
     /// `[signing]`: each account's secrets for `X-Pivot-Signature`.
     pub signing: Signer,
-}
-
-#[derive(Debug, Clone)]
-pub struct EslConfig {
-    pub listen: SocketAddr,
-    pub max_calls: usize,
-    pub max_frame_bytes: usize,
-    /// How long a finished call waits for CHANNEL_HANGUP_COMPLETE before it closes anyway.
-    pub hangup_wait: Duration,
-    /// How long a command may wait for its reply before the call is given up.
-    pub reply_timeout: Duration,
-    /// The longest a call may last: pivot hangs up (ALLOTTED_TIMEOUT) when it is reached,
-    /// and FreeSWITCH itself a minute later if pivot is gone (`sched_hangup`).
-    pub max_call_duration: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -166,17 +156,6 @@ pub struct HttpConfig {
     pub breaker: BreakerConfig,
 }
 
-#[derive(Debug, Clone)]
-pub struct MediaConfig {
-    pub tts_engine: String,
-    pub tts_voice: String,
-    /// Directory on the FreeSWITCH host where `record_caller` writes its files.
-    pub recordings_dir: String,
-    /// Directory on the FreeSWITCH host where `play` looks up media ids.
-    pub media_dir: String,
-    pub beep: String,
-}
-
 /// What TwiML documents need from the operator (`[twiml]`).
 #[derive(Debug, Clone)]
 pub struct TwimlConfig {
@@ -227,14 +206,7 @@ impl Default for Config {
                 .parse()
                 .expect("a constant of 32 hex digits is an account id"),
             callflows: None,
-            esl: EslConfig {
-                listen: SocketAddr::from(([127, 0, 0, 1], 8084)),
-                max_calls: 2000,
-                max_frame_bytes: 16 * 1024 * 1024,
-                hangup_wait: Duration::from_secs(5),
-                reply_timeout: Duration::from_secs(10),
-                max_call_duration: Duration::from_secs(4 * 3600),
-            },
+            esl: EslConfig::default(),
             api: ApiSection {
                 listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
                 token_ttl: Duration::from_secs(3600),
@@ -264,13 +236,7 @@ impl Default for Config {
                 outbound: Default::default(),
                 breaker: BreakerConfig::default(),
             },
-            media: MediaConfig {
-                tts_engine: "flite".into(),
-                tts_voice: "slt".into(),
-                recordings_dir: "/tmp".into(),
-                media_dir: "/var/lib/pivot/media".into(),
-                beep: "tone_stream://%(250,0,800)".into(),
-            },
+            media: MediaConfig::default(),
             twiml: TwimlConfig::default(),
             accounts: Vec::new(),
             signing: Signer::default(),
@@ -285,26 +251,15 @@ struct RawConfig {
     node_name: Option<String>,
     default_account: Option<String>,
     callflows: Option<PathBuf>,
-    esl: Option<RawEsl>,
+    esl: Option<esl::RawEsl>,
     api: Option<RawApi>,
     store: Option<RawStore>,
     http: Option<RawHttp>,
-    media: Option<RawMedia>,
+    media: Option<media::RawMedia>,
     twiml: Option<RawTwiml>,
     #[serde(default)]
     accounts: Vec<RawAccount>,
     signing: Option<web::RawSigning>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawEsl {
-    listen: Option<String>,
-    max_calls: Option<usize>,
-    max_frame_bytes: Option<usize>,
-    hangup_wait_ms: Option<u64>,
-    reply_timeout_ms: Option<u64>,
-    max_call_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -344,16 +299,6 @@ struct RawHttp {
     allow: Option<Vec<String>>,
     deny: Option<Vec<String>>,
     breaker: Option<web::RawBreaker>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMedia {
-    tts_engine: Option<String>,
-    tts_voice: Option<String>,
-    recordings_dir: Option<String>,
-    media_dir: Option<String>,
-    beep: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -407,24 +352,7 @@ impl Config {
         }
         c.callflows = raw.callflows.map(|p| base.join(p));
         if let Some(e) = raw.esl {
-            if let Some(l) = e.listen {
-                c.esl.listen = v.addr("esl.listen", &l)?;
-            }
-            set(&mut c.esl.max_calls, e.max_calls);
-            c.esl.max_calls = v.positive("esl.max_calls", c.esl.max_calls)?;
-            set(&mut c.esl.max_frame_bytes, e.max_frame_bytes);
-            c.esl.max_frame_bytes = v.positive("esl.max_frame_bytes", c.esl.max_frame_bytes)?;
-            if let Some(ms) = e.hangup_wait_ms {
-                c.esl.hangup_wait = Duration::from_millis(ms);
-            }
-            if let Some(ms) = e.reply_timeout_ms {
-                c.esl.reply_timeout =
-                    Duration::from_millis(v.positive("esl.reply_timeout_ms", ms as usize)? as u64);
-            }
-            if let Some(secs) = e.max_call_secs {
-                c.esl.max_call_duration =
-                    Duration::from_secs(v.positive("esl.max_call_secs", secs as usize)? as u64);
-            }
+            v.esl(&mut c.esl, e)?;
         }
         if let Some(a) = raw.api {
             v.api(&mut c.api, a)?;
@@ -447,17 +375,9 @@ impl Config {
             }
         }
         if let Some(m) = raw.media {
-            set(&mut c.media.tts_engine, m.tts_engine);
-            set(&mut c.media.tts_voice, m.tts_voice);
-            set(&mut c.media.recordings_dir, m.recordings_dir);
-            set(&mut c.media.media_dir, m.media_dir);
-            set(&mut c.media.beep, m.beep);
-            v.word("media.tts_engine", &c.media.tts_engine)?;
-            v.word("media.tts_voice", &c.media.tts_voice)?;
-            v.path_text("media.recordings_dir", &c.media.recordings_dir)?;
-            v.path_text("media.media_dir", &c.media.media_dir)?;
-            v.path_text("media.beep", &c.media.beep)?;
+            v.media(&mut c.media, m)?;
         }
+        v.media_against(&c.media, c.esl.upload_timeout)?;
         if let Some(t) = raw.twiml {
             v.twiml(&mut c.twiml, t)?;
         }

@@ -209,8 +209,11 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 fn init_tracing(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    // Colour codes only for a person at a terminal, never in a file or a log collector.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -373,6 +376,7 @@ async fn serve(path: Option<PathBuf>, check_only: bool, grace: Duration) -> anyh
         );
         return Ok(());
     }
+    raise_fd_limit(&config);
     let app = App::start(config, router)
         .await
         .context("cannot start pivot")?;
@@ -389,6 +393,23 @@ async fn serve(path: Option<PathBuf>, check_only: bool, grace: Duration) -> anyh
     app.run(grace).await?;
     tracing::info!("pivot stopped");
     Ok(())
+}
+
+/// Raises the soft limit on open files to the hard limit: every call holds a socket to
+/// FreeSWITCH and, while it asks a web app, an HTTP connection; the API and handshaking
+/// connections come on top (docs/security.md, "Resources and their bounds").
+fn raise_fd_limit(config: &Config) {
+    let esl = &config.esl;
+    let wanted = 2 * esl.max_calls as u64 + esl.max_handshaking as u64 + 512;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < wanted => tracing::warn!(
+            limit,
+            wanted,
+            "the open-file limit is low for esl.max_calls: raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower esl.max_calls"
+        ),
+        Ok(limit) => tracing::info!(limit, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
 }
 
 /// SIGTERM or Ctrl-C. The handlers are registered when this is called, not when the

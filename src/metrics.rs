@@ -113,6 +113,7 @@ pub fn render(engine: &Engine) -> String {
         "Event socket protocol errors.",
         load(&s.protocol_errors),
     );
+    connections(o, engine);
     let by_cause = s.failbacks_by_cause.snapshot();
     labelled(
         o,
@@ -168,6 +169,62 @@ pub fn render(engine: &Engine) -> String {
         );
     }
     out
+}
+
+/// Event socket connections that did not become calls, and recordings pivot deleted.
+fn connections(o: &mut String, engine: &Engine) {
+    let s = &engine.stats;
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let counters = [
+        (
+            "pivot_esl_peers_refused_total",
+            "Event socket connections closed at once: the peer is not in esl.allow.",
+            &s.peers_refused,
+        ),
+        (
+            "pivot_calls_refused_total",
+            "Calls refused because esl.max_calls calls were in progress.",
+            &s.calls_refused,
+        ),
+        (
+            "pivot_esl_handshakes_evicted_total",
+            "Connections closed before their connect reply: a newer one needed the slot (esl.max_handshaking).",
+            &s.handshakes_evicted,
+        ),
+        (
+            "pivot_esl_handshake_timeouts_total",
+            "Connections closed: no connect reply within esl.handshake_timeout_ms.",
+            &s.handshake_timeouts,
+        ),
+        (
+            "pivot_calls_duplicate_refused_total",
+            "Connections refused because a call in progress has their Unique-ID.",
+            &s.duplicate_calls,
+        ),
+        (
+            "pivot_esl_probes_total",
+            "Connections closed before they sent anything (TCP health checks).",
+            &s.probes,
+        ),
+        (
+            "pivot_esl_foreign_events_total",
+            "Events ignored because they named another channel than the call's.",
+            &s.foreign_events,
+        ),
+        (
+            "pivot_recordings_deleted_total",
+            "Recordings deleted after their upload (media.keep_recordings = false).",
+            &s.recordings_deleted,
+        ),
+        (
+            "pivot_recordings_cleaned_total",
+            "Leftover recordings deleted by the cleanup (media.recordings_max_age_secs).",
+            &s.recordings_cleaned,
+        ),
+    ];
+    for (name, help, counter) in counters {
+        metric(o, name, "counter", help, load(counter));
+    }
 }
 
 /// Retries, fallbacks and the circuit breakers (`crate::pivot`).

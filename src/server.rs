@@ -1,15 +1,31 @@
-//! The event socket accept loop: one task per FreeSWITCH connection, a cap on concurrent
-//! calls, and shutdown (stop accepting, let calls finish until a deadline, then end them).
+//! The event socket accept loop: who may connect (`esl.allow`), a cap on calls and a
+//! smaller one on connections still in their handshake, one task per connection, the
+//! cleanup of leftover recordings, and shutdown (stop accepting, let calls finish until a
+//! deadline, then end them).
+//!
+//! A connection goes through, in order: the allow list (a peer outside it is closed before
+//! a byte is read or written); the call cap (pivot full: `connect` then `exit`); the
+//! handshake cap (at `esl.max_handshaking`, the oldest handshaking connection gives its
+//! place up). Its own task then waits for the connect reply within
+//! `esl.handshake_timeout_ms`, takes a call slot (only now: an idle connection never holds
+//! one) and refuses a Unique-ID that a live call holds (`crate::call`).
 
+mod handshakes;
+mod janitor;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::call::{run_call, Engine};
+use crate::throttle::LogLimit;
+use handshakes::Handshakes;
 
 /// Refusals answered at once; past that a refused connection is just closed.
 const MAX_REFUSING: usize = 256;
@@ -20,7 +36,7 @@ const REFUSE_WAIT: Duration = Duration::from_secs(2);
 /// `connect` then `exit`. Closing the socket without a word leaves the channel parked
 /// until something else ends it (seen on 1.10.12); with `socket_resume=true` in the
 /// dialplan, `exit` makes its fallback run right away.
-async fn refuse(mut stream: tokio::net::TcpStream) {
+async fn refuse(mut stream: TcpStream) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let bye = async {
         stream.write_all(b"connect\n\nexit\n\n").await?;
@@ -32,29 +48,6 @@ async fn refuse(mut stream: tokio::net::TcpStream) {
     let _ = tokio::time::timeout(REFUSE_WAIT, bye).await;
 }
 
-/// A warning per refusal would flood the log under a flood of calls: one line per second
-/// at most, with the count since the last one.
-#[derive(Default)]
-struct Refusals {
-    last: Option<tokio::time::Instant>,
-    since: u64,
-}
-
-impl Refusals {
-    fn note(&mut self, peer: std::net::SocketAddr, max_calls: usize) {
-        self.since += 1;
-        let now = tokio::time::Instant::now();
-        if self
-            .last
-            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
-        {
-            tracing::warn!(%peer, max_calls, refused = self.since, "calls refused: too many calls (esl.max_calls)");
-            self.last = Some(now);
-            self.since = 0;
-        }
-    }
-}
-
 /// Handles for stopping a running server.
 #[derive(Clone, Default)]
 pub struct Shutdown {
@@ -62,6 +55,82 @@ pub struct Shutdown {
     pub stop_accepting: CancellationToken,
     /// Hang up the calls still running.
     pub hangup_calls: CancellationToken,
+}
+
+/// Decides what happens to each accepted connection.
+struct Gate {
+    engine: Arc<Engine>,
+    /// One per call, from its connect reply to the end of its task (`esl.max_calls`).
+    slots: Arc<Semaphore>,
+    /// Refusals answered properly (see `refuse`), a bounded number at a time.
+    refusing: Arc<Semaphore>,
+    handshakes: Handshakes,
+    accept_errors: LogLimit,
+}
+
+impl Gate {
+    fn new(engine: Arc<Engine>) -> Gate {
+        let esl = &engine.config.esl;
+        let slots = Arc::new(Semaphore::new(esl.max_calls));
+        Gate {
+            handshakes: Handshakes::new(esl.max_handshaking, esl.handshake_timeout, slots.clone()),
+            slots,
+            refusing: Arc::new(Semaphore::new(MAX_REFUSING)),
+            accept_errors: LogLimit::new(Duration::from_secs(1)),
+            engine,
+        }
+    }
+
+    fn admit(
+        &mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        tracker: &TaskTracker,
+        kill: &CancellationToken,
+    ) {
+        let engine = &self.engine;
+        let esl = &engine.config.esl;
+        if !esl.allow.allows(peer.ip()) {
+            // Not FreeSWITCH: closed before anything is read or written.
+            drop(stream);
+            engine.stats.peers_refused.fetch_add(1, Ordering::Relaxed);
+            if let Some(n) = engine.warnings.not_allowed.hit(peer.ip().to_canonical()) {
+                tracing::warn!(%peer, count = n, allow = %esl.allow, "event socket connection closed: the peer is not in esl.allow");
+            }
+            return;
+        }
+        if self.slots.available_permits() == 0 {
+            // Full already: refused before its handshake. (A call that finds pivot full
+            // only once it answered `connect` is refused by its own task.)
+            engine.stats.calls_refused.fetch_add(1, Ordering::Relaxed);
+            if let Some(n) = engine.warnings.over_cap.hit(()) {
+                tracing::warn!(%peer, max_calls = esl.max_calls, count = n, "calls refused: too many calls (esl.max_calls)");
+            }
+            if let Ok(p) = self.refusing.clone().try_acquire_owned() {
+                tracker.spawn(async move {
+                    refuse(stream).await;
+                    drop(p);
+                });
+            }
+            return;
+        }
+        let admitted = self.handshakes.admit();
+        let _ = stream.set_nodelay(true);
+        let engine = engine.clone();
+        let kill = kill.child_token();
+        let observer = engine.observer.as_ref().map(|make| make());
+        tracker.spawn(async move {
+            run_call(stream, engine, admitted, kill, observer).await;
+        });
+    }
+
+    /// Out of file descriptors and the like: wait a little instead of spinning.
+    async fn accept_failed(&self, e: std::io::Error) {
+        if let Some(n) = self.accept_errors.hit(()) {
+            tracing::warn!(error = %e, count = n, "accept failed");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Accepts calls until `shutdown.stop_accepting` fires, then waits for the calls in flight:
@@ -73,45 +142,26 @@ pub async fn run(
     grace: Duration,
 ) -> std::io::Result<()> {
     let tracker = TaskTracker::new();
-    let slots = Arc::new(Semaphore::new(engine.config.esl.max_calls));
-    // Refusals are answered properly (see `refuse`), a bounded number at a time.
-    let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
-    let mut refused = Refusals::default();
+    janitor::spawn(&tracker, engine.clone(), shutdown.stop_accepting.clone());
+    let mut gate = Gate::new(engine.clone());
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
             _ = shutdown.stop_accepting.cancelled() => break,
         };
-        let (stream, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                // Out of file descriptors and the like: wait a little instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            refused.note(peer, engine.config.esl.max_calls);
-            if let Ok(p) = refusing.clone().try_acquire_owned() {
-                tracker.spawn(async move {
-                    refuse(stream).await;
-                    drop(p);
-                });
-            }
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let engine = engine.clone();
-        let kill = shutdown.hangup_calls.child_token();
-        let observer = engine.observer.as_ref().map(|make| make());
-        tracker.spawn(async move {
-            run_call(stream, engine, kill, observer).await;
-            drop(permit);
-        });
+        match accepted {
+            Ok((stream, peer)) => gate.admit(stream, peer, &tracker, &shutdown.hangup_calls),
+            Err(e) => gate.accept_failed(e).await,
+        }
     }
     drop(listener);
     tracker.close();
+    drain(&tracker, &engine, &shutdown, grace).await;
+    Ok(())
+}
+
+/// Waits for the calls in flight, up to `grace`; then hangs up the rest.
+async fn drain(tracker: &TaskTracker, engine: &Engine, shutdown: &Shutdown, grace: Duration) {
     let active = tracker.len();
     if active > 0 {
         tracing::info!(
@@ -137,5 +187,4 @@ pub async fn run(
             );
         }
     }
-    Ok(())
 }

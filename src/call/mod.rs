@@ -1,6 +1,7 @@
 //! The per-call driver: handshake, routing, running the flow, teardown. One tokio task per
 //! call runs [`run_call`]; everything it needs that is shared between calls is in [`Engine`].
 
+mod admission;
 mod modules;
 mod owed;
 mod request;
@@ -24,6 +25,8 @@ use crate::esl::{ChannelData, Command, Limits};
 use crate::pivot::fetch::HttpClient;
 use crate::route::Router;
 use crate::store::DebugSink;
+use admission::{settle, CallError};
+pub use admission::{Admission, ConnWarnings, LiveCalls};
 pub use runner::CallSummary;
 pub use session::{Observer, SocketMode};
 use session::{Session, SessionError};
@@ -49,6 +52,10 @@ pub struct Engine {
     pub observer: Option<ObserverFactory>,
     /// The recording modules of each switch seen (see `switch`).
     pub switches: switch::Switches,
+    /// The Unique-IDs of the calls in progress (a second session of one is refused).
+    pub live: LiveCalls,
+    /// Rate-limited warnings about connections that did not become calls.
+    pub warnings: ConnWarnings,
 }
 
 /// Counters the metrics endpoint reads.
@@ -63,6 +70,20 @@ pub struct Stats {
     pub probes: AtomicU64,
     /// Events that named another channel than the call's (ignored).
     pub foreign_events: AtomicU64,
+    /// Connections closed at once: the peer is not in `esl.allow`.
+    pub peers_refused: AtomicU64,
+    /// Connections refused because `esl.max_calls` calls were in progress.
+    pub calls_refused: AtomicU64,
+    /// Handshaking connections given up for newer ones (`esl.max_handshaking`).
+    pub handshakes_evicted: AtomicU64,
+    /// Connections that did not answer `connect` within `esl.handshake_timeout_ms`.
+    pub handshake_timeouts: AtomicU64,
+    /// Connections refused because a live call holds their Unique-ID.
+    pub duplicate_calls: AtomicU64,
+    /// Recordings deleted after their upload.
+    pub recordings_deleted: AtomicU64,
+    /// Leftover recordings deleted by the periodic cleanup.
+    pub recordings_cleaned: AtomicU64,
     pub requests: AtomicU64,
     /// Failbacks by failure kind (`timeout`, `http_status`, ...).
     pub failbacks_by_cause: Labelled,
@@ -148,15 +169,19 @@ impl Engine {
         debug: Option<DebugSink>,
     ) -> Result<Self, reqwest::Error> {
         let http = HttpClient::from_config(&config)?;
+        // Web apps' answers may play files under the media roots only.
         let flow_limits = FlowLimits {
             max_nodes: config.http.max_flow_nodes,
             max_depth: config.http.max_flow_depth,
+            media_roots: Some(config.media.roots()),
         };
         let esl_limits = Limits {
             max_body: config.esl.max_frame_bytes,
             ..Limits::default()
         };
         Ok(Engine {
+            live: LiveCalls::new(config.esl.max_calls),
+            warnings: ConnWarnings::default(),
             config,
             router,
             http,
@@ -183,11 +208,14 @@ const EVENTS: [&str; 3] = [
 /// (the safety net for a pivot that went away, see [`handshake`]).
 const SAFETY_NET_MARGIN: Duration = Duration::from_secs(60);
 
-/// Drives one call from `connect` to the socket's close. `kill` ends the call early (the
-/// shutdown deadline). Errors are logged here, tagged with the call id; nothing escapes.
+/// Drives one call from `connect` to the socket's close. `admitted`: the deadline for the
+/// connect reply, the server's way to give the connection up for a newer one, and the call
+/// slots; `kill` ends the call early (the shutdown deadline). Errors are logged here,
+/// tagged with the call id; nothing escapes.
 pub async fn run_call<T>(
     io: T,
     engine: Arc<Engine>,
+    admitted: Admission,
     kill: CancellationToken,
     observer: Option<Observer>,
 ) -> Option<CallSummary>
@@ -201,59 +229,45 @@ where
     }
     // Every log line of the call carries its id once FreeSWITCH has told it.
     let span = tracing::info_span!("call", call_id = tracing::field::Empty);
-    let result = drive(&mut session, &engine).instrument(span.clone()).await;
+    let result = drive(&mut session, &engine, admitted)
+        .instrument(span.clone())
+        .await;
     let _in_span = span.enter();
     engine.stats.calls_active.fetch_sub(1, Ordering::Relaxed);
-    let stats = &engine.stats;
-    stats
+    engine
+        .stats
         .foreign_events
         .fetch_add(session.foreign_events, Ordering::Relaxed);
-    match result {
-        Ok(summary) => {
-            let cause = summary
-                .hangup_cause
-                .as_ref()
-                .map_or("UNKNOWN", |c| c.as_str());
-            stats.outcomes.inc(cause);
-            Some(summary)
-        }
-        Err(CallError::Probe) => {
-            stats.probes.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!("a connection closed before it sent anything (a health check?)");
-            None
-        }
-        Err(CallError::Session(e)) => {
-            stats.calls_failed.fetch_add(1, Ordering::Relaxed);
-            if matches!(e, SessionError::Esl(_) | SessionError::NoChannelData) {
-                stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
-            }
-            tracing::warn!(error = %e, "call ended on an event socket error");
-            None
-        }
-    }
+    settle(&engine, result)
 }
 
-/// How a connection ended when it did not end as a call.
-enum CallError {
-    /// Closed before it sent a byte: a TCP health check, not a call.
-    Probe,
-    Session(SessionError),
-}
+/// `exit` sent to a connection pivot gives up on, without waiting for the peer to close:
+/// an idle peer would keep its call slot meanwhile.
+const EXIT_AT_ONCE: Duration = Duration::ZERO;
 
-impl From<SessionError> for CallError {
-    fn from(e: SessionError) -> Self {
-        CallError::Session(e)
-    }
-}
-
-async fn drive<T>(session: &mut Session<T>, engine: &Engine) -> Result<CallSummary, CallError>
+async fn drive<T>(
+    session: &mut Session<T>,
+    engine: &Engine,
+    admitted: Admission,
+) -> Result<CallSummary, CallError>
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
-    let channel = match session.connect().await {
+    let connected = session.connect(admitted.timeout, admitted.give_up()).await;
+    let channel = match connected {
         Ok(c) => c,
         Err(SessionError::Closed) => return Err(CallError::Probe),
+        Err(e @ (SessionError::Evicted | SessionError::ReplyTimeout { .. })) => {
+            // A slow FreeSWITCH, if it is one, goes on with its dialplan.
+            session.exit(EXIT_AT_ONCE).await;
+            return Err(CallError::Handshake(e));
+        }
         Err(e) => return Err(e.into()),
+    };
+    // Handshaking is over: a call needs one of the call slots from now on.
+    let Some(_slot) = admitted.into_call_slot() else {
+        session.exit(EXIT_AT_ONCE).await;
+        return Err(CallError::OverCap);
     };
     engine.stats.calls_total.fetch_add(1, Ordering::Relaxed);
     let call_id = channel.unique_id().unwrap_or("").to_string();
@@ -263,6 +277,12 @@ where
         session.exit(engine.config.esl.hangup_wait).await;
         return Err(SessionError::NoChannelData.into());
     }
+    // One session per live call: a second one could act on the call (uuid_* commands) and
+    // write to its debug log.
+    let Some(_claim) = engine.live.claim(&call_id) else {
+        session.exit(EXIT_AT_ONCE).await;
+        return Err(CallError::Duplicate(call_id));
+    };
     tracing::Span::current().record("call_id", call_id.as_str());
     session.note(&format!("connected: call {call_id}"));
     handshake(session, &channel, &engine.config.esl).await?;

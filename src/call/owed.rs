@@ -16,9 +16,6 @@ use crate::pivot::params::{form_body, piston_params, ParamValue, TwimlExtra};
 use super::runner::CallRun;
 use super::session::AppId;
 
-/// How long FreeSWITCH's `http_put` of a recording may take (a 3-hour recording takes a
-/// while); a reply that does not come within it ends the session.
-pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long pivot's own upload may take.
 const POST_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the `cdr_url` POST may take.
@@ -189,7 +186,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             UploadResult::Failed(format!("not uploaded: {e}"))
         } else {
             let cmd = Command::Api(format!("http_put {} {}", fs_url(&up.url), up.file));
-            match self.session.command_within(cmd, UPLOAD_TIMEOUT).await {
+            // A 3-hour recording takes a while; a reply that does not come within the
+            // limit (`esl.upload_timeout_secs`) ends the session.
+            let limit = self.engine.config.esl.upload_timeout;
+            match self.session.command_within(cmd, limit).await {
                 Ok(reply) if http_put_ok(&reply) => {
                     UploadResult::Uploaded(reply.trim().to_string())
                 }
@@ -210,7 +210,29 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         self.session
             .note(&format!("upload: {} -> {result}", up.url));
         self.summary.uploads.push(format!("{} -> {result}", up.url));
+        if result.ok() && !self.engine.config.media.keep_recordings {
+            self.delete_recording(&up.file).await;
+        }
         result
+    }
+
+    /// Deletes a recording the web app has (`media.keep_recordings = false`). pivot can only
+    /// when it sees the file: same host, or a directory shared with FreeSWITCH.
+    async fn delete_recording(&self, file: &str) {
+        match tokio::fs::remove_file(file).await {
+            Ok(()) => {
+                let deleted = &self.engine.stats.recordings_deleted;
+                deleted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::debug!(file, "recording deleted after its upload");
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                static ONCE: std::sync::Once = std::sync::Once::new();
+                ONCE.call_once(|| {
+                    tracing::info!(file, "uploaded recordings are not deleted: pivot does not see media.recordings_dir (FreeSWITCH on another host?); clean it up there (docs/security.md)");
+                });
+            }
+            Err(e) => tracing::warn!(file, error = %e, "cannot delete an uploaded recording"),
+        }
     }
 
     async fn send_file(&self, up: &Upload, verb: UploadVerb) -> UploadResult {

@@ -24,7 +24,7 @@ pub use collect::CollectDtmf;
 pub use dial::{CallerId, Dial, DialRecord, DialTarget, PhoneNumber};
 pub use dtmf::{DtmfSequence, SendDtmf};
 pub use gather::{Gather, Prompt};
-pub use play::{Play, PlayId};
+pub use play::{MediaRoots, Play, PlayId};
 pub use record::{RecordCaller, RecordFormat, TwimlRecord, UploadMethod};
 pub use request::{BodyFormat, HttpMethod, PivotRequest, ReqFormat, TwimlAction};
 pub use say::{Say, SayMethod, Tts};
@@ -150,13 +150,16 @@ impl Module {
     ];
 }
 
-/// Caps on the size of a flow, checked while it is built.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Caps on the size of a flow and on the files it may name, checked while it is built.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowLimits {
     /// Most nodes in one flow (default 1000).
     pub max_nodes: usize,
     /// Most nodes on one path from the root, the root being depth 1 (default 64).
     pub max_depth: usize,
+    /// Where a `play` file may be: set for web apps' answers (`[media] media_roots`); None
+    /// for the operator's own flows (callflow documents, channel variables).
+    pub media_roots: Option<MediaRoots>,
 }
 
 impl Default for FlowLimits {
@@ -164,6 +167,7 @@ impl Default for FlowLimits {
         FlowLimits {
             max_nodes: 1000,
             max_depth: 64,
+            media_roots: None,
         }
     }
 }

@@ -48,19 +48,16 @@ pub fn node_from_value(v: &Value, limits: &FlowLimits) -> Result<Node, FlowError
 
 /// As [`node_from_value`], with every error path prefixed by `base` (e.g. `flow`).
 pub(crate) fn node_at(v: &Value, limits: &FlowLimits, base: &str) -> Result<Node, FlowError> {
-    let mut builder = Builder {
-        limits: *limits,
-        nodes: 0,
-    };
+    let mut builder = Builder { limits, nodes: 0 };
     builder.node(v, base, 1)
 }
 
-struct Builder {
-    limits: FlowLimits,
+struct Builder<'a> {
+    limits: &'a FlowLimits,
     nodes: usize,
 }
 
-impl Builder {
+impl Builder<'_> {
     fn node(&mut self, v: &Value, path: &str, depth: usize) -> Result<Node, FlowError> {
         if depth > self.limits.max_depth {
             let msg = format!("flow nested deeper than {} nodes", self.limits.max_depth);
@@ -79,6 +76,10 @@ impl Builder {
             FlowError::new(path, msg)
         })?;
         let module = module(obj, path)?;
+        if let (Module::Play(p), Some(roots)) = (&module, &self.limits.media_roots) {
+            let at = join(&join(path, "data"), "id");
+            roots.check(&p.id).map_err(|e| FlowError::new(at, e.0))?;
+        }
         let children = self.children(obj.get("children"), path, depth)?;
         Ok(Node { module, children })
     }

@@ -27,6 +27,7 @@ fn config(dir: &std::path::Path, bind: IpAddr, extra: &str) -> String {
         r#"default_account = "{ACCOUNT}"
 [esl]
 listen = "{esl}"
+{allow}
 hangup_wait_ms = 5000
 [api]
 listen = "127.0.0.1:0"
@@ -46,6 +47,13 @@ name = "Conformance"
 api_key = "{API_KEY}"
 {extra}"#,
         esl = SocketAddr::new(bind, 0),
+        // FreeSWITCH in a container reaches this host from its own network: a throwaway
+        // pivot for one test may take any peer (the default is loopback only).
+        allow = if bind.is_loopback() {
+            ""
+        } else {
+            r#"allow = ["0.0.0.0/0", "::/0"]"#
+        },
         db = dir.join("pivot.db").display(),
     )
 }

@@ -33,6 +33,11 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     c.store.path = dir.join("pivot.db");
     c.default_account = ACCOUNT.parse().unwrap();
     c.esl.hangup_wait = Duration::from_secs(2);
+    // `calls_at_once` opens up to 1000 connections in one burst, which a real switch never
+    // does (its sessions-per-second): room for all of them to be in their handshake at once.
+    c.esl.max_handshaking = 1000;
+    // The scenario web apps play files under /sounds.
+    c.media.media_roots = Some(vec!["/var/lib/pivot/media".into(), "/sounds".into()]);
     c.accounts = vec![
         AccountConfig {
             id: ACCOUNT.parse().unwrap(),

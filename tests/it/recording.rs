@@ -55,7 +55,10 @@ async fn without_mod_http_cache_pivot_uploads_the_file_itself() {
     web.script("/voice", [voicemail(&web.url("/rec"))]);
     let rec_dir = recordings.clone();
     let pivot = Pivot::start_with(
-        move |c| c.media.recordings_dir = rec_dir,
+        move |c| {
+            c.media.recordings_dir = rec_dir;
+            c.media.keep_recordings = true;
+        },
         pivot::route::Router::empty(),
     )
     .await;

@@ -42,6 +42,8 @@ pub enum SessionError {
     },
     #[error("the first frame was not a connect reply")]
     NoChannelData,
+    #[error("gave up the handshake: a newer connection needed its slot (esl.max_handshaking)")]
+    Evicted,
 }
 
 impl From<EslError> for SessionError {
@@ -252,25 +254,31 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         self.terminators.as_deref()
     }
 
-    /// `connect`, then the channel data from the connect reply. The channel's Unique-ID is
-    /// this session's from now on: events of other channels are ignored.
-    pub async fn connect(&mut self) -> Result<ChannelData, SessionError> {
-        self.io.send(Command::Connect).await?;
-        let first = tokio::time::timeout(self.reply_timeout, self.io.next()).await;
-        let data = match first {
-            Err(_) => Err(SessionError::ReplyTimeout {
+    /// `connect`, then the channel data from the connect reply, which must come `within`
+    /// (`esl.handshake_timeout_ms`) unless `give_up` fires first (the server evicts the
+    /// connection). The channel's Unique-ID is this session's from now on: events of other
+    /// channels are ignored.
+    pub async fn connect(
+        &mut self,
+        within: Duration,
+        give_up: &CancellationToken,
+    ) -> Result<ChannelData, SessionError> {
+        let first = tokio::select! {
+            // A reply that is in wins over an eviction decided at the same moment.
+            biased;
+            r = tokio::time::timeout(within, async {
+                self.io.send(Command::Connect).await?;
+                Ok::<_, EslError>(self.io.next().await)
+            }) => r,
+            _ = give_up.cancelled() => return Err(SessionError::Evicted),
+        };
+        let Ok(first) = first else {
+            return Err(SessionError::ReplyTimeout {
                 command: "connect",
-                ms: self.reply_timeout.as_millis(),
-            }),
-            Ok(Some(Ok(Message::ConnectReply(data)))) => Ok(data),
-            Ok(Some(Ok(Message::Reply(r)))) if !r.is_ok() => Err(SessionError::Refused {
-                command: "connect",
-                reply: r.text,
-            }),
-            Ok(Some(Ok(_))) => Err(SessionError::NoChannelData),
-            Ok(Some(Err(e))) => Err(e.into()),
-            Ok(None) => Err(SessionError::Closed),
-        }?;
+                ms: within.as_millis(),
+            });
+        };
+        let data = self.connect_reply(first)?;
         self.call_id = data.unique_id().unwrap_or("").to_string();
         if data.header("Socket-Mode") == Some("static") {
             self.mode = SocketMode::Static;
@@ -279,6 +287,31 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             self.state = ChannelState::Answered;
         }
         Ok(data)
+    }
+
+    /// The channel data of the first frame, or why there is none. A peer that resets the
+    /// connection before sending a byte (a health check that closes without reading
+    /// pivot's `connect`) has closed it, like one that ends it cleanly: not a protocol error.
+    fn connect_reply(
+        &self,
+        first: Result<Option<Result<Message, EslError>>, EslError>,
+    ) -> Result<ChannelData, SessionError> {
+        let reset = |e: &EslError| matches!(e, EslError::Io(_));
+        match first {
+            Err(e) if reset(&e) => Err(SessionError::Closed),
+            Err(e) => Err(e.into()),
+            Ok(Some(Err(e))) if reset(&e) && self.io.read_buffer().is_empty() => {
+                Err(SessionError::Closed)
+            }
+            Ok(Some(Ok(Message::ConnectReply(data)))) => Ok(data),
+            Ok(Some(Ok(Message::Reply(r)))) if !r.is_ok() => Err(SessionError::Refused {
+                command: "connect",
+                reply: r.text,
+            }),
+            Ok(Some(Ok(_))) => Err(SessionError::NoChannelData),
+            Ok(Some(Err(e))) => Err(e.into()),
+            Ok(None) => Err(SessionError::Closed),
+        }
     }
 
     /// Queues a command whose reply must be `+OK`; nothing waits for it here (a refusal

@@ -584,6 +584,7 @@ fn depth_cap_names_the_first_node_too_deep() {
     let limits = FlowLimits {
         max_nodes: 1000,
         max_depth: 3,
+        ..FlowLimits::default()
     };
     assert!(parse_piston(chain(3).as_bytes(), &limits).is_ok());
     let e = parse_piston(chain(4).as_bytes(), &limits).unwrap_err();
@@ -612,6 +613,7 @@ fn node_count_cap_counts_the_whole_tree() {
     let limits = FlowLimits {
         max_nodes: 3,
         max_depth: 64,
+        ..FlowLimits::default()
     };
     let three = r#"{"module": "answer", "children": {"1": {"module": "answer"}, "2": {"module": "answer"}}}"#;
     assert!(parse_piston(three.as_bytes(), &limits).is_ok());

@@ -609,6 +609,7 @@ fn verb_count_follows_the_flow_limits() {
     let limits = FlowLimits {
         max_nodes: 1000,
         max_depth: 4,
+        ..FlowLimits::default()
     };
     let e = parse_twiml(xml.as_bytes(), &base(), &limits).unwrap_err();
     assert_eq!(e.path, "line 1, column 59");

@@ -85,9 +85,7 @@ pub fn open_and_migrate(path: &Path) -> Result<Connection, StoreError> {
     // Look before touching: the first read is where a non-SQLite file shows itself, and a
     // foreign or newer file must be refused before WAL mode rewrites its header.
     refuse_if_newer(current_version(&conn, path)?, path)?;
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-        .map_err(|source| open_error(path, source))?;
+    let mode = wal_mode(&conn).map_err(|source| open_error(path, source))?;
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(path = %path.display(), %mode, "debug database is not in WAL mode");
     }
@@ -100,6 +98,25 @@ pub fn open_and_migrate(path: &Path) -> Result<Connection, StoreError> {
     .map_err(|source| open_error(path, source))?;
     migrate(&conn, path, SCHEMA_VERSION)?;
     Ok(conn)
+}
+
+/// Switches the file to WAL mode. SQLite takes the exclusive lock this needs without
+/// calling the busy handler, so a second node opening the same file at the same moment
+/// (`tests/it/nodes.rs`) gets SQLITE_BUSY at once: retried here for as long as the busy
+/// timeout would have waited.
+fn wal_mode(conn: &Connection) -> rusqlite::Result<String> {
+    let give_up = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < give_up =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            r => return r,
+        }
+    }
 }
 
 /// A connection on a file `open_and_migrate` has prepared: for reads only unless
