@@ -225,6 +225,28 @@ fn connections(o: &mut String, engine: &Engine) {
     for (name, help, counter) in counters {
         metric(o, name, "counter", help, load(counter));
     }
+    let budget = &engine.read_budget;
+    metric(
+        o,
+        "pivot_esl_read_budget_used_bytes",
+        "gauge",
+        "Bytes of unfinished event socket frames held from esl.read_budget_bytes.",
+        budget.used() as u64,
+    );
+    metric(
+        o,
+        "pivot_esl_read_budget_refusals_total",
+        "counter",
+        "Connections closed because unfinished frames filled esl.read_budget_bytes.",
+        budget.refusals(),
+    );
+    metric(
+        o,
+        "pivot_esl_frame_timeouts_total",
+        "counter",
+        "Connections closed because a frame was not finished within esl.frame_timeout_ms.",
+        load(&s.frame_timeouts),
+    );
 }
 
 /// Retries, fallbacks and the circuit breakers (`crate::pivot`).

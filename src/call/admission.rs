@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::session::SessionError;
 use super::{CallSummary, Engine};
+use crate::esl::EslError;
 use crate::throttle::LogLimit;
 
 /// What the server grants a new connection: a place among the handshaking connections,
@@ -189,6 +190,11 @@ pub(super) fn settle(
             stats.calls_failed.fetch_add(1, Ordering::Relaxed);
             if matches!(e, SessionError::Esl(_) | SessionError::NoChannelData) {
                 stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+            }
+            if let SessionError::Esl(esl) = &e {
+                if matches!(**esl, EslError::FrameTimeout { .. }) {
+                    stats.frame_timeouts.fetch_add(1, Ordering::Relaxed);
+                }
             }
             tracing::warn!(error = %e, "call ended on an event socket error");
         }

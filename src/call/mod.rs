@@ -21,7 +21,7 @@ use tracing::Instrument;
 
 use crate::callflow::FlowLimits;
 use crate::config::Config;
-use crate::esl::{ChannelData, Command, Limits};
+use crate::esl::{ChannelData, Command, EslCodec, Limits, ReadBudget};
 use crate::pivot::fetch::HttpClient;
 use crate::route::Router;
 use crate::store::DebugSink;
@@ -47,6 +47,8 @@ pub struct Engine {
     pub debug: Option<DebugSink>,
     pub flow_limits: FlowLimits,
     pub esl_limits: Limits,
+    /// Unfinished frames' bytes on all connections (`esl.read_budget_bytes`).
+    pub read_budget: Arc<ReadBudget>,
     pub stats: Stats,
     /// When set, every call gets an observer from it (see [`run_call`]).
     pub observer: Option<ObserverFactory>,
@@ -70,6 +72,8 @@ pub struct Stats {
     pub probes: AtomicU64,
     /// Events that named another channel than the call's (ignored).
     pub foreign_events: AtomicU64,
+    /// Connections closed because a frame was not finished within `esl.frame_timeout_ms`.
+    pub frame_timeouts: AtomicU64,
     /// Connections closed at once: the peer is not in `esl.allow`.
     pub peers_refused: AtomicU64,
     /// Connections refused because `esl.max_calls` calls were in progress.
@@ -181,6 +185,7 @@ impl Engine {
         };
         Ok(Engine {
             live: LiveCalls::new(config.esl.max_calls),
+            read_budget: ReadBudget::new(config.esl.read_budget_bytes),
             warnings: ConnWarnings::default(),
             config,
             router,
@@ -223,7 +228,9 @@ where
     T: AsyncRead + AsyncWrite + Unpin,
 {
     engine.stats.calls_active.fetch_add(1, Ordering::Relaxed);
-    let mut session = Session::new(io, engine.esl_limits, engine.config.esl.reply_timeout, kill);
+    let esl = &engine.config.esl;
+    let codec = EslCodec::with_budget(engine.esl_limits, engine.read_budget.clone());
+    let mut session = Session::new(io, codec, esl.reply_timeout, esl.frame_timeout, kill);
     if let Some(o) = observer {
         session.set_observer(o);
     }

@@ -21,6 +21,11 @@ pub struct EslConfig {
     /// How long a new connection may take to answer `connect` with its channel data.
     pub handshake_timeout: Duration,
     pub max_frame_bytes: usize,
+    /// Bytes of unfinished frames all connections together may buffer (beyond each
+    /// connection's first 16 KiB): what stalled peers can pin.
+    pub read_budget_bytes: usize,
+    /// How long a frame may take to arrive in full once its first bytes did.
+    pub frame_timeout: Duration,
     /// How long a finished call waits for CHANNEL_HANGUP_COMPLETE before it closes anyway.
     pub hangup_wait: Duration,
     /// How long a command may wait for its reply before the call is given up.
@@ -41,6 +46,8 @@ impl Default for EslConfig {
             max_handshaking: 256,
             handshake_timeout: Duration::from_secs(5),
             max_frame_bytes: 16 * 1024 * 1024,
+            read_budget_bytes: 64 * 1024 * 1024,
+            frame_timeout: Duration::from_secs(5),
             hangup_wait: Duration::from_secs(5),
             reply_timeout: Duration::from_secs(10),
             upload_timeout: Duration::from_secs(600),
@@ -61,6 +68,8 @@ pub(super) struct RawEsl {
     max_handshaking: Option<usize>,
     handshake_timeout_ms: Option<u64>,
     max_frame_bytes: Option<usize>,
+    read_budget_bytes: Option<usize>,
+    frame_timeout_ms: Option<u64>,
     hangup_wait_ms: Option<u64>,
     reply_timeout_ms: Option<u64>,
     upload_timeout_secs: Option<u64>,
@@ -132,6 +141,14 @@ impl Validator<'_> {
         }
         set(&mut c.max_frame_bytes, e.max_frame_bytes);
         c.max_frame_bytes = self.positive("esl.max_frame_bytes", c.max_frame_bytes)?;
+        set(&mut c.read_budget_bytes, e.read_budget_bytes);
+        if c.read_budget_bytes < c.max_frame_bytes {
+            let msg = format!(
+                "must be at least esl.max_frame_bytes ({}), or the largest frame allowed could never be read",
+                c.max_frame_bytes
+            );
+            return Err(self.err("esl.read_budget_bytes", &msg));
+        }
         if let Some(ms) = e.hangup_wait_ms {
             c.hangup_wait = Duration::from_millis(ms);
         }
@@ -143,6 +160,9 @@ impl Validator<'_> {
         };
         if let Some(v) = e.handshake_timeout_ms {
             c.handshake_timeout = ms("esl.handshake_timeout_ms", v)?;
+        }
+        if let Some(v) = e.frame_timeout_ms {
+            c.frame_timeout = ms("esl.frame_timeout_ms", v)?;
         }
         if let Some(v) = e.reply_timeout_ms {
             c.reply_timeout = ms("esl.reply_timeout_ms", v)?;
@@ -259,5 +279,27 @@ mod tests {
             let e = parse(&format!("[esl]\n{text}\n")).unwrap_err().to_string();
             assert!(e.contains(key), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn the_read_budget_and_the_frame_deadline_are_read_and_checked() {
+        let d = parse("").unwrap().esl;
+        assert_eq!(d.read_budget_bytes, 64 << 20);
+        assert_eq!(d.frame_timeout, Duration::from_secs(5));
+        let c = parse("[esl]\nread_budget_bytes = 20000000\nframe_timeout_ms = 250\n").unwrap();
+        assert_eq!(c.esl.read_budget_bytes, 20_000_000);
+        assert_eq!(c.esl.frame_timeout, Duration::from_millis(250));
+        // A budget smaller than the largest frame would refuse frames the limit allows.
+        let e = parse("[esl]\nmax_frame_bytes = 2000000\nread_budget_bytes = 1000000\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("esl.read_budget_bytes") && e.contains("max_frame_bytes"),
+            "{e}"
+        );
+        let e = parse("[esl]\nframe_timeout_ms = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("esl.frame_timeout_ms"), "{e}");
     }
 }

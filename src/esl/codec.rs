@@ -3,9 +3,12 @@
 //! costs linear time; room made ahead for a known body, a big buffer given back once drained);
 //! does not own the socket or any timing.
 
+use std::sync::Arc;
+
 use bytes::{Buf, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
+use super::budget::{Charge, ReadBudget};
 use super::command::{Command, CommandError};
 use super::frame::{Found, Frame, FrameError, FrameScanner, Limits};
 use super::message::{Message, MessageError};
@@ -23,6 +26,15 @@ pub enum EslError {
     Command(#[from] CommandError),
     #[error("connection closed in the middle of a frame ({pending} bytes pending)")]
     Truncated { pending: usize },
+    #[error(
+        "unfinished frames on all connections fill esl.read_budget_bytes ({total} bytes): \
+         this one could not buffer {buffered} bytes"
+    )]
+    Budget { buffered: usize, total: usize },
+    #[error(
+        "a frame begun {ms} ms ago is not finished ({pending} bytes pending; esl.frame_timeout_ms)"
+    )]
+    FrameTimeout { ms: u128, pending: usize },
 }
 
 /// Decodes [`Frame`]s: for a fake FreeSWITCH reading commands, or for logging raw frames.
@@ -123,13 +135,34 @@ impl Decoder for FrameCodec {
 #[derive(Debug, Default)]
 pub struct EslCodec {
     frames: FrameCodec,
+    /// This connection's share of the process's read budget, when it has one.
+    charge: Option<Charge>,
 }
 
 impl EslCodec {
     pub fn new(limits: Limits) -> Self {
         EslCodec {
             frames: FrameCodec::new(limits),
+            charge: None,
         }
+    }
+
+    /// A codec whose unfinished frames count against `budget` (see [`ReadBudget`]).
+    pub fn with_budget(limits: Limits, budget: Arc<ReadBudget>) -> Self {
+        EslCodec {
+            frames: FrameCodec::new(limits),
+            charge: Some(Charge::new(budget)),
+        }
+    }
+
+    fn decode_one(&mut self, src: &mut BytesMut) -> Result<Option<Message>, EslError> {
+        let codec = &mut self.frames;
+        let Some(found) = codec.next(src)? else {
+            return Ok(None);
+        };
+        let message = Message::from_found(&mut codec.scanner, src, &found, &codec.limits);
+        FrameCodec::consume(src, &found);
+        Ok(Some(message?))
     }
 }
 
@@ -138,13 +171,16 @@ impl Decoder for EslCodec {
     type Error = EslError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Message>, EslError> {
-        let codec = &mut self.frames;
-        let Some(found) = codec.next(src)? else {
-            return Ok(None);
-        };
-        let message = Message::from_found(&mut codec.scanner, src, &found, &codec.limits);
-        FrameCodec::consume(src, &found);
-        Ok(Some(message?))
+        let message = self.decode_one(src)?;
+        // What is left in the buffer is what this connection holds from the budget: more
+        // after a read that did not finish a frame, less after a frame completed.
+        if let Some(charge) = &mut self.charge {
+            charge.settle(src.len()).map_err(|spent| EslError::Budget {
+                buffered: spent.buffered,
+                total: spent.total,
+            })?;
+        }
+        Ok(message)
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Message>, EslError> {
@@ -296,6 +332,35 @@ Content-Type: text/disconnect-notice\nContent-Disposition: linger\nContent-Lengt
         assert!(dst.is_empty());
         codec.encode(Command::Connect, &mut dst).unwrap();
         assert_eq!(&dst[..], b"connect\n\n");
+    }
+
+    #[test]
+    fn unfinished_frames_take_from_a_shared_budget_and_give_back_when_done() {
+        let budget = ReadBudget::new(100 << 10);
+        let mut first = EslCodec::with_budget(Limits::default(), budget.clone());
+        let mut second = EslCodec::with_budget(Limits::default(), budget.clone());
+        let head = b"Content-Type: log/data\nContent-Length: 90000\n\n";
+        let mut a = BytesMut::from(&head[..]);
+        a.extend_from_slice(&[b'x'; 80_000]);
+        assert!(first.decode(&mut a).unwrap().is_none());
+        let held = a.len() - super::super::FREE_BYTES;
+        assert_eq!(budget.used(), held);
+        // The second connection's unfinished frame does not fit beside the first.
+        let mut b = BytesMut::from(&head[..]);
+        b.extend_from_slice(&[b'x'; 80_000]);
+        let err = second.decode(&mut b).unwrap_err();
+        assert!(matches!(err, EslError::Budget { .. }), "{err}");
+        assert!(err.to_string().contains("esl.read_budget_bytes"), "{err}");
+        assert_eq!(budget.used(), held, "a refusal takes nothing");
+        // The first frame completes: the budget is whole again.
+        a.extend_from_slice(&[b'x'; 10_000]);
+        assert!(matches!(
+            first.decode(&mut a).unwrap(),
+            Some(Message::Log(_))
+        ));
+        assert_eq!(budget.used(), 0);
+        drop(second);
+        assert_eq!(budget.used(), 0);
     }
 
     #[test]

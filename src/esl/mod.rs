@@ -7,6 +7,7 @@
 //! `command` (the one encoder, where injection is refused). See docs/esl.md.
 
 mod block;
+mod budget;
 pub mod client;
 mod codec;
 mod command;
@@ -17,6 +18,7 @@ mod frame;
 mod headers;
 mod message;
 
+pub use budget::{ReadBudget, FREE_BYTES};
 pub use codec::{EslCodec, EslError, FrameCodec};
 pub use command::{Command, CommandError, Execute};
 pub use event::{ChannelData, Event, EventError};

@@ -312,6 +312,14 @@ impl Node {
         format!("http://{}{path}", self.api)
     }
 
+    /// The process's resident memory in KiB (`VmRSS`), while it runs.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let pid = self.child.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
     /// Log lines whose message contains `text`.
     pub fn log_lines(&self, text: &str) -> Vec<serde_json::Value> {
         self.log

@@ -20,6 +20,7 @@ mod pipeline;
 mod recording;
 mod server;
 mod signing;
+mod stalled;
 mod static_mode;
 mod trust;
 mod twiml;

@@ -10,6 +10,9 @@
 //! the next command's), the shutdown token and the call's maximum duration stop the flow.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Poll};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -22,9 +25,7 @@ mod apps;
 mod waits;
 
 use super::state::{causes, ChannelState, Stop};
-use crate::esl::{
-    ChannelData, Command, DisconnectKind, EslCodec, EslError, Event, Limits, Message,
-};
+use crate::esl::{ChannelData, Command, DisconnectKind, EslCodec, EslError, Event, Message};
 
 /// Why a session cannot go on. Hangups are not errors: they are channel state.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -176,12 +177,25 @@ pub struct Session<T> {
     /// In static mode a reply waits behind the application before it: replies are bounded
     /// by the call's own length then.
     longest_wait: Duration,
+    /// How long a frame may take to arrive in full once its first bytes did
+    /// (`esl.frame_timeout_ms`).
+    frame_timeout: Duration,
+    /// When the unfinished frame in the read buffer was first seen.
+    partial_since: Option<Instant>,
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
-    pub fn new(io: T, limits: Limits, reply_timeout: Duration, kill: CancellationToken) -> Self {
+    /// A session over `io`, reading with `codec` (its limits and its share of the read
+    /// budget); `frame_timeout` bounds how long a begun frame may take to finish.
+    pub fn new(
+        io: T,
+        codec: EslCodec,
+        reply_timeout: Duration,
+        frame_timeout: Duration,
+        kill: CancellationToken,
+    ) -> Self {
         Session {
-            io: Framed::new(io, EslCodec::new(limits)),
+            io: Framed::new(io, codec),
             call_id: String::new(),
             state: ChannelState::Ringing,
             stop: None,
@@ -203,6 +217,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             kill,
             observer: None,
             foreign_events: 0,
+            frame_timeout,
+            partial_since: None,
         }
     }
 
@@ -268,7 +284,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             biased;
             r = tokio::time::timeout(within, async {
                 self.io.send(Command::Connect).await?;
-                Ok::<_, EslError>(self.io.next().await)
+                let limit = self.frame_timeout;
+                Ok::<_, EslError>(next_message(&mut self.io, &mut self.partial_since, limit).await)
             }) => r,
             _ = give_up.cancelled() => return Err(SessionError::Evicted),
         };
@@ -417,8 +434,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         let reply_due = self.owed.front().map(|o| o.due);
         let deadline = self.deadline.filter(|_| self.stop.is_none());
         let watch_kill = self.stop.is_none();
+        let frame_timeout = self.frame_timeout;
         let msg = tokio::select! {
-            m = self.io.next() => m,
+            m = next_message(&mut self.io, &mut self.partial_since, frame_timeout) => m,
             _ = self.kill.cancelled(), if watch_kill => {
                 self.stop_flow(Stop::Shutdown);
                 return Ok(());
@@ -567,6 +585,38 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             self.apps[i].done = Some(Box::new(ev));
         }
     }
+}
+
+/// The next message, or the end of the stream. A frame whose first bytes are in must be
+/// finished within `limit` (`esl.frame_timeout_ms`): a peer that stops in the middle of one
+/// would otherwise pin what it sent, and its share of the read budget, for as long as it
+/// likes. Cancel-safe: when the frame began is kept in `partial_since`, not in this future.
+async fn next_message<T: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut Framed<T, EslCodec>,
+    partial_since: &mut Option<Instant>,
+    limit: Duration,
+) -> Option<Result<Message, EslError>> {
+    let mut timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(m) = io.poll_next_unpin(cx) {
+            *partial_since = None;
+            return Poll::Ready(m);
+        }
+        // Pending: what the buffer holds is the beginning of one frame.
+        let pending = io.read_buffer().len();
+        if pending == 0 {
+            *partial_since = None;
+            return Poll::Pending;
+        }
+        let since = *partial_since.get_or_insert_with(Instant::now);
+        let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(since + limit)));
+        ready!(timer.as_mut().poll(cx));
+        Poll::Ready(Some(Err(EslError::FrameTimeout {
+            ms: limit.as_millis(),
+            pending,
+        })))
+    })
+    .await
 }
 
 async fn sleep_until(at: Option<Instant>) {
