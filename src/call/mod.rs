@@ -2,12 +2,14 @@
 //! call runs [`run_call`]; everything it needs that is shared between calls is in [`Engine`].
 
 mod modules;
+pub mod note;
 mod owed;
 mod request;
 mod runner;
 pub mod session;
 pub mod state;
 mod switch;
+pub mod timeline;
 mod twiml;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,17 +26,14 @@ use crate::esl::{ChannelData, Command, Limits};
 use crate::pivot::fetch::HttpClient;
 use crate::route::Router;
 use crate::store::DebugSink;
+pub use note::CallNote;
 pub use runner::CallSummary;
-pub use session::{Observer, SocketMode};
+pub use session::{HungUpBy, Observer, SocketMode};
 use session::{Session, SessionError};
+pub use timeline::TimelineEntry;
 
 /// Makes one [`Observer`] per call: how the demo and the simulator see every call's steps.
 pub type ObserverFactory = Arc<dyn Fn() -> Observer + Send + Sync>;
-
-/// The note a digit collection sends when it starts waiting for keys (a simulated caller
-/// presses its next digits when it sees it). Every collection (Piston `collect_dtmf`,
-/// TwiML `<Gather>`) starts its note with this text.
-pub const COLLECT_NOTE: &str = "collect: waiting for digits";
 
 /// What every call shares: configuration, routing, the HTTP client, the debug log.
 pub struct Engine {
@@ -264,7 +263,9 @@ where
         return Err(SessionError::NoChannelData.into());
     }
     tracing::Span::current().record("call_id", call_id.as_str());
-    session.note(&format!("connected: call {call_id}"));
+    if session.noting() {
+        session.note(connected_note(&channel, session.mode()));
+    }
     handshake(session, &channel, &engine.config.esl).await?;
     let run = runner::CallRun::new(engine, channel, session);
     Ok(run.run().await?)
@@ -343,6 +344,21 @@ where
     }
     session.set_max_duration(esl.max_call_duration);
     Ok(())
+}
+
+/// The call's start, summarized from the channel data.
+fn connected_note(channel: &ChannelData, mode: SocketMode) -> CallNote<'_> {
+    CallNote::Connected {
+        call_id: channel.unique_id().unwrap_or("").into(),
+        from: channel.caller_id_number().unwrap_or("").into(),
+        to: channel.destination_number().unwrap_or("").into(),
+        answer_state: channel.answer_state().unwrap_or("").into(),
+        mode: match mode {
+            SocketMode::Async => "async",
+            SocketMode::Static => "static",
+        }
+        .into(),
+    }
 }
 
 fn is_safe_call_id(id: &str) -> bool {
