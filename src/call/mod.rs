@@ -8,6 +8,7 @@ mod request;
 mod runner;
 pub mod session;
 pub mod state;
+pub mod stats;
 mod switch;
 pub mod timeline;
 mod twiml;
@@ -67,7 +68,9 @@ pub struct Stats {
     pub failbacks_by_cause: Labelled,
     /// Ended calls by hangup cause (`NORMAL_CLEARING`, `UNALLOCATED_NUMBER`, ...).
     pub outcomes: Labelled,
-    pub request_latency: Histogram,
+    pub request_latency: stats::Latency,
+    /// Calls, requests, failures, failbacks and latency by account (bounded labels).
+    pub accounts: stats::AccountStats,
 }
 
 /// Counters keyed by a label value. The label sets are small and closed (failure kinds,
@@ -90,55 +93,6 @@ impl Labelled {
     }
 }
 
-/// A fixed-bucket latency histogram (seconds), Prometheus style.
-#[derive(Debug)]
-pub struct Histogram {
-    pub bounds: &'static [f64],
-    counts: Vec<AtomicU64>,
-    sum_micros: AtomicU64,
-    count: AtomicU64,
-}
-
-impl Default for Histogram {
-    fn default() -> Self {
-        const BOUNDS: &[f64] = &[
-            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-        ];
-        Histogram {
-            bounds: BOUNDS,
-            counts: BOUNDS.iter().map(|_| AtomicU64::new(0)).collect(),
-            sum_micros: AtomicU64::new(0),
-            count: AtomicU64::new(0),
-        }
-    }
-}
-
-impl Histogram {
-    pub fn observe(&self, d: std::time::Duration) {
-        let secs = d.as_secs_f64();
-        for (bound, count) in self.bounds.iter().zip(&self.counts) {
-            if secs <= *bound {
-                count.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.sum_micros
-            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Cumulative bucket counts, the sum in seconds and the count.
-    pub fn snapshot(&self) -> (Vec<(f64, u64)>, f64, u64) {
-        let buckets = self
-            .bounds
-            .iter()
-            .zip(&self.counts)
-            .map(|(b, c)| (*b, c.load(Ordering::Relaxed)))
-            .collect();
-        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        (buckets, sum, self.count.load(Ordering::Relaxed))
-    }
-}
-
 impl Engine {
     /// Fails only when the TLS backend cannot be set up for the HTTP client.
     pub fn new(
@@ -147,6 +101,7 @@ impl Engine {
         debug: Option<DebugSink>,
     ) -> Result<Self, reqwest::Error> {
         let http = HttpClient::from_config(&config)?;
+        let accounts = stats::AccountStats::new(config.api.metrics_max_accounts);
         let flow_limits = FlowLimits {
             max_nodes: config.http.max_flow_nodes,
             max_depth: config.http.max_flow_depth,
@@ -162,7 +117,10 @@ impl Engine {
             debug,
             flow_limits,
             esl_limits,
-            stats: Stats::default(),
+            stats: Stats {
+                accounts,
+                ..Stats::default()
+            },
             observer: None,
             switches: switch::Switches::default(),
         })

@@ -139,6 +139,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     fn count_request(&mut self) {
         self.summary.requests += 1;
         self.engine.stats.requests.fetch_add(1, Ordering::Relaxed);
+        self.engine.stats.accounts.request(&self.label);
     }
 
     /// Counts the request and gives its parameters; None when the call's facts are
@@ -169,11 +170,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     ) -> Result<Asked, SessionError> {
         let started = Instant::now();
         let answer = self.attempts(req, url, params).await?;
-        self.engine.stats.request_latency.observe(started.elapsed());
+        let took = started.elapsed();
+        let stats = &self.engine.stats;
+        stats.request_latency.observe(took);
+        stats.accounts.latency(&self.label, took);
         let resp = match answer {
             Ok(resp) => resp,
             Err(None) => return Ok(Asked::HungUp),
-            Err(Some(failure)) => return Ok(Asked::Failed(failure)),
+            Err(Some(failure)) => {
+                stats.accounts.failure(&self.label, &failure.kind);
+                return Ok(Asked::Failed(failure));
+            }
         };
         match translate(&resp, url, &self.engine.flow_limits) {
             Ok(mut flow) => {
@@ -187,10 +194,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
                 self.twiml.base = Some(req.clone());
                 Ok(Asked::Flow(Box::new(flow)))
             }
-            Err(e) => Ok(Asked::Failed(Failure {
-                kind: e.kind().into(),
-                message: e.to_string(),
-            })),
+            Err(e) => {
+                stats.accounts.failure(&self.label, e.kind());
+                Ok(Asked::Failed(Failure {
+                    kind: e.kind().into(),
+                    message: e.to_string(),
+                }))
+            }
         }
     }
 
@@ -360,6 +370,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     ) -> Result<Step, SessionError> {
         self.engine.stats.failbacks.fetch_add(1, Ordering::Relaxed);
         self.engine.stats.failbacks_by_cause.inc(kind);
+        self.engine.stats.accounts.failback(&self.label);
         tracing::warn!(kind, error = %message, url = %req.voice_url, "web app request failed: taking the failback");
         self.session.note(CallNote::Failback {
             iteration: self.summary.requests,

@@ -19,6 +19,7 @@ use super::note::CallNote;
 use super::owed::Owed;
 use super::session::{Session, SessionError};
 use super::state::causes;
+use super::stats::AccountLabel;
 use super::Engine;
 
 /// What happened on a call, for the caller of [`super::run_call`] (demo, simulator, tests).
@@ -76,6 +77,8 @@ pub(super) struct CallRun<'a, T> {
     pub summary: CallSummary,
     /// When the call was routed and by what (`routed:`), for a timeline started later.
     pub routed: Option<(Duration, String)>,
+    /// The call's account as `/metrics` labels it (set at routing).
+    pub label: AccountLabel,
 }
 
 impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
@@ -96,6 +99,9 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
                 ..CallSummary::default()
             },
             routed: None,
+            label: AccountLabel {
+                account: String::new(),
+            },
         }
     }
 
@@ -108,9 +114,14 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
             self.engine
                 .router
                 .route(&destination, &vars, &self.engine.config.default_account);
+        if let Ok(route) = &routed {
+            self.account = route.account_id.clone();
+        }
+        let accounts = &self.engine.stats.accounts;
+        self.label = accounts.label(&self.account.to_string());
+        accounts.call(&self.label);
         let cause = match routed {
             Ok(route) => {
-                self.account = route.account_id;
                 self.summary.account_id = self.account.to_string();
                 let get = |name: &str| self.channel.header(name).map(str::to_string);
                 self.info = Some(CallInfo::from_channel(&get, &self.account.to_string()));

@@ -273,3 +273,91 @@ async fn the_caller_hanging_up_is_named_in_the_timeline() {
     find(e, queued, "disconnect", |_| true);
     pivot.stop().await;
 }
+
+/// The value of one series line of `/metrics`, 0 when absent.
+async fn series(pivot: &Pivot, line: &str) -> u64 {
+    let text = reqwest::get(pivot.api_url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(line)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn per_account_metrics_appear_and_the_label_cap_holds() {
+    let web = WebApp::start().await;
+    web.script(
+        "/voice",
+        [Reply::json(r#"{"module":"say","data":{"text":"hi"}}"#)],
+    );
+    web.script("/broken", [Reply::status(500)]);
+    let pivot = Pivot::start_with(
+        |c| c.api.metrics_max_accounts = 1,
+        pivot::route::Router::empty(),
+    )
+    .await;
+    let call = |path: &str, account: &str| {
+        FakeCall::new()
+            .var("pivot_voice_url", &web.url(path))
+            .var("piston_account_id", account)
+    };
+    let third = "00000000000000000000000000000003";
+    for (path, account) in [
+        ("/voice", ACCOUNT),
+        ("/broken", ACCOUNT),
+        ("/voice", OTHER_ACCOUNT),
+        ("/broken", third),
+    ] {
+        FakeFs::connect(pivot.esl, call(path, account))
+            .await
+            .finish()
+            .await;
+    }
+    let first = format!("{{account=\"{ACCOUNT}\"}}");
+    assert_eq!(
+        series(&pivot, &format!("pivot_account_calls_total{first}")).await,
+        2
+    );
+    assert_eq!(
+        series(&pivot, &format!("pivot_account_requests_total{first}")).await,
+        2
+    );
+    assert_eq!(
+        series(&pivot, &format!("pivot_account_failbacks_total{first}")).await,
+        1
+    );
+    let failures = format!(
+        "pivot_account_request_failures_total{{account=\"{ACCOUNT}\",kind=\"http_status\"}}"
+    );
+    assert_eq!(series(&pivot, &failures).await, 1);
+    let latency = format!("pivot_account_request_duration_seconds_count{first}");
+    assert_eq!(series(&pivot, &latency).await, 2);
+    // Past the cap of one account, the others share `other`.
+    let other = "{account=\"other\"}";
+    assert_eq!(
+        series(&pivot, &format!("pivot_account_calls_total{other}")).await,
+        2
+    );
+    assert_eq!(
+        series(&pivot, &format!("pivot_account_failbacks_total{other}")).await,
+        1
+    );
+    let text = reqwest::get(pivot.api_url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !text.contains(OTHER_ACCOUNT) && !text.contains(third),
+        "{text}"
+    );
+    // The totals are still there, under their old names.
+    assert_eq!(series(&pivot, "pivot_calls_total").await, 4);
+    assert_eq!(series(&pivot, "pivot_failbacks_total").await, 2);
+    pivot.stop().await;
+}
