@@ -76,6 +76,9 @@ pub struct ApiSection {
     pub idle_timeout: Duration,
     /// How long a request may take once its head is in: body, answer and its sending.
     pub request_timeout: Duration,
+    /// Accounts with their own per-account series on `/metrics`; later ones count as
+    /// `other`.
+    pub metrics_max_accounts: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -87,6 +90,8 @@ pub struct StoreSection {
     pub queue_capacity: usize,
     /// PostgreSQL connections for the REST API (the writer has one of its own).
     pub pool_size: usize,
+    /// Steps kept in one call's timeline (debug calls), then one `truncated` entry.
+    pub timeline_max_entries: usize,
 }
 
 /// A `postgres://` URL; its password never shows in `Debug` output.
@@ -218,6 +223,7 @@ impl Default for Config {
                 header_timeout: Duration::from_secs(5),
                 idle_timeout: Duration::from_secs(10),
                 request_timeout: Duration::from_secs(30),
+                metrics_max_accounts: 100,
             },
             store: StoreSection {
                 path: PathBuf::from("pivot.db"),
@@ -225,6 +231,7 @@ impl Default for Config {
                 retention_days: 30,
                 queue_capacity: 10_000,
                 pool_size: 4,
+                timeline_max_entries: 1000,
             },
             http: HttpConfig {
                 max_body_bytes: 1024 * 1024,
@@ -275,6 +282,7 @@ struct RawApi {
     header_timeout_ms: Option<u64>,
     idle_timeout_ms: Option<u64>,
     request_timeout_ms: Option<u64>,
+    metrics_max_accounts: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -285,6 +293,7 @@ struct RawStore {
     retention_days: Option<u32>,
     queue_capacity: Option<usize>,
     pool_size: Option<usize>,
+    timeline_max_entries: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -482,6 +491,11 @@ impl Validator<'_> {
                 a.max_connections_per_address,
                 &mut c.max_connections_per_address,
             ),
+            (
+                "api.metrics_max_accounts",
+                a.metrics_max_accounts,
+                &mut c.metrics_max_accounts,
+            ),
         ] {
             if let Some(n) = value {
                 *slot = self.positive(key, n)?;
@@ -546,6 +560,9 @@ impl Validator<'_> {
         c.queue_capacity = self.positive("store.queue_capacity", c.queue_capacity)?;
         if let Some(n) = s.pool_size {
             c.pool_size = self.positive("store.pool_size", n)?;
+        }
+        if let Some(n) = s.timeline_max_entries {
+            c.timeline_max_entries = self.positive("store.timeline_max_entries", n)?;
         }
         Ok(())
     }

@@ -10,6 +10,7 @@ pub mod app;
 pub mod call;
 pub mod callflow;
 pub mod check;
+pub mod cli;
 pub mod config;
 pub mod esl;
 pub mod hint;

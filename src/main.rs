@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use pivot::app::{self, App};
 use pivot::check;
+use pivot::cli;
 use pivot::config::Config;
 use pivot::sim::{self, DemoOptions, SimulateOptions};
 
@@ -77,6 +78,64 @@ enum Cmd {
     /// docs/performance.md). Exit code 0 when every call worked, 1 otherwise, 2 when the
     /// load could not run.
     Loadtest(Box<LoadtestArgs>),
+    /// Print a real call's timeline (kept for calls with debug on) from a running pivot's
+    /// REST API, the way `pivot demo` prints a simulated one. Exit code 0 when shown, 2 on
+    /// usage errors, 3 when the call has no timeline, 4 when the API cannot be used.
+    Timeline {
+        /// The call's id (FreeSWITCH's Unique-ID).
+        call_id: String,
+        #[command(flatten)]
+        api: ApiArgs,
+        /// Print the API's JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a logged request of a call (from its debug records) to the web app again, and
+    /// show the new answer next to the logged one with a diff and whether pivot would run
+    /// it. Exit code 0 when the new answer is a flow pivot would run, 1 when not, 2 on
+    /// usage errors, 3 when the call or request is not in the debug log, 4 when the API
+    /// cannot be used.
+    Replay(Box<ReplayArgs>),
+}
+
+/// Where the REST API is and how to log in.
+#[derive(clap::Args)]
+struct ApiArgs {
+    /// The REST API's base URL, e.g. http://127.0.0.1:8000.
+    #[arg(long)]
+    api: String,
+    /// An API key (`[[accounts]] api_key`): pivot logs in with it.
+    #[arg(long, conflicts_with = "token", required_unless_present = "token")]
+    api_key: Option<String>,
+    /// A token from `PUT /v2/api_auth` (needs --account).
+    #[arg(long)]
+    token: Option<String>,
+    /// The account (32 hex digits); by default the API key's own.
+    #[arg(long)]
+    account: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// The call's id (FreeSWITCH's Unique-ID).
+    call_id: String,
+    /// Which request (its debug records' `iteration`); the call's last one by default.
+    #[arg(long)]
+    iteration: Option<u32>,
+    #[command(flatten)]
+    api: ApiArgs,
+    /// pivot's configuration file: its `[signing]` secrets sign the request as pivot did.
+    #[arg(long, conflicts_with = "signing_secret")]
+    config: Option<PathBuf>,
+    /// Sign the request with this secret (X-Pivot-Signature).
+    #[arg(long)]
+    signing_secret: Option<String>,
+    /// How long the web app may take to answer.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -244,7 +303,90 @@ async fn main() -> ExitCode {
         Cmd::Simulate(args) => simulate(args).await,
         Cmd::Check { file, strict } => check(&file, strict),
         Cmd::Loadtest(args) => loadtest(*args).await,
+        Cmd::Timeline { call_id, api, json } => timeline(&call_id, api, json).await,
+        Cmd::Replay(args) => replay(*args).await,
     }
+}
+
+async fn api_client(a: ApiArgs) -> Result<cli::ApiClient, cli::CliError> {
+    let auth = match (a.api_key, a.token) {
+        (Some(key), _) => cli::Auth::ApiKey(key),
+        (None, Some(token)) => cli::Auth::Token(token),
+        (None, None) => return Err(cli::CliError::Usage("--api-key or --token".into())),
+    };
+    cli::ApiClient::connect(&a.api, auth, a.account).await
+}
+
+fn cli_failed(command: &str, e: &cli::CliError) -> ExitCode {
+    eprintln!("pivot {command}: {e}");
+    ExitCode::from(e.exit_code())
+}
+
+async fn timeline(call_id: &str, api: ApiArgs, json: bool) -> ExitCode {
+    let report = match api_client(api).await {
+        Ok(client) => cli::fetch_timeline(&client, call_id).await,
+        Err(e) => Err(e),
+    };
+    match report {
+        Ok(r) if json => {
+            println!("{:#}", r.data);
+            ExitCode::SUCCESS
+        }
+        Ok(r) => {
+            print!("{}", r.render());
+            ExitCode::SUCCESS
+        }
+        Err(e) => cli_failed("timeline", &e),
+    }
+}
+
+async fn replay(a: ReplayArgs) -> ExitCode {
+    let run = async {
+        let client = api_client(a.api).await?;
+        let signer = replay_signer(a.config.as_deref(), a.signing_secret, &client.account)?;
+        let opts = cli::ReplayOptions {
+            call_id: a.call_id,
+            iteration: a.iteration,
+            signer,
+            timeout: a.timeout,
+        };
+        cli::replay(&client, opts).await
+    };
+    match run.await {
+        Ok(report) => {
+            if a.json {
+                println!("{:#}", report.to_json());
+            } else {
+                print!("{}", report.render());
+            }
+            if report.works() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => cli_failed("replay", &e),
+    }
+}
+
+/// The secrets to sign with: the config's `[signing]`, or one given secret for the account.
+fn replay_signer(
+    config: Option<&std::path::Path>,
+    secret: Option<String>,
+    account: &str,
+) -> Result<Option<pivot::pivot::sign::Signer>, cli::CliError> {
+    if let Some(path) = config {
+        let config = Config::load(path).map_err(|e| cli::CliError::Config(e.to_string()))?;
+        return Ok(Some(config.signing));
+    }
+    let Some(secret) = secret.filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let id = account
+        .parse()
+        .map_err(|_| cli::CliError::Usage(format!("--account {account:?}: not an account id")))?;
+    let secrets = std::collections::HashMap::from([(id, vec![secret])]);
+    Ok(Some(pivot::pivot::sign::Signer::new(secrets)))
 }
 
 async fn loadtest(a: LoadtestArgs) -> ExitCode {

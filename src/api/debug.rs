@@ -1,6 +1,6 @@
-//! `GET /v2/accounts/{ACCOUNT_ID}/pivot/debug[/{CALL_ID}]`: the account's calls with debug
-//! records, and one call's records. Reads through `StoreReader` only; every query is
-//! scoped to the token's own account.
+//! `GET /v2/accounts/{ACCOUNT_ID}/pivot/debug[/{CALL_ID}[/timeline]]`: the account's calls
+//! with debug records, one call's records, and its timeline. Reads through `StoreReader`
+//! only; every query is scoped to the token's own account.
 
 use std::sync::Arc;
 
@@ -55,6 +55,21 @@ pub(crate) async fn detail(
     }
     let data: Vec<Value> = records.iter().map(|r| r.to_json()).collect();
     Ok(Reply::ok(Value::Array(data)))
+}
+
+/// One call's timeline (kept for calls with debug on); 404 when the account has none for
+/// that call id.
+pub(crate) async fn timeline(
+    State(state): State<Arc<ApiState>>,
+    auth: Authed,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Reply, ApiError> {
+    let Path((account_id, call_id)) = path.map_err(ApiError::from_path)?;
+    auth.may_read(&account_id)?;
+    match state.reader.call_timeline(&account_id, &call_id).await? {
+        Some(t) => Ok(Reply::ok(t.to_json())),
+        None => Err(ApiError::NotFound("no timeline for this call id")),
+    }
 }
 
 /// `page_size` (1..=PAGE_SIZE_MAX) and `start_key` from the query; other keys are ignored.

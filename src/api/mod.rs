@@ -148,6 +148,10 @@ fn router_with_clock(config: ApiConfig, store: ApiStore, clock: Clock) -> Router
             "/v2/accounts/:account_id/pivot/debug/:call_id",
             get(debug::detail),
         )
+        .route(
+            "/v2/accounts/:account_id/pivot/debug/:call_id/timeline",
+            get(debug::timeline),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_MAX))

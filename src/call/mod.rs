@@ -3,12 +3,15 @@
 
 mod admission;
 mod modules;
+pub mod note;
 mod owed;
 mod request;
 mod runner;
 pub mod session;
 pub mod state;
+pub mod stats;
 mod switch;
+pub mod timeline;
 mod twiml;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,17 +30,14 @@ use crate::route::Router;
 use crate::store::DebugSink;
 use admission::{settle, CallError};
 pub use admission::{Admission, ConnWarnings, LiveCalls};
+pub use note::CallNote;
 pub use runner::CallSummary;
-pub use session::{Observer, SocketMode};
+pub use session::{HungUpBy, Observer, SocketMode};
 use session::{Session, SessionError};
+pub use timeline::TimelineEntry;
 
 /// Makes one [`Observer`] per call: how the demo and the simulator see every call's steps.
 pub type ObserverFactory = Arc<dyn Fn() -> Observer + Send + Sync>;
-
-/// The note a digit collection sends when it starts waiting for keys (a simulated caller
-/// presses its next digits when it sees it). Every collection (Piston `collect_dtmf`,
-/// TwiML `<Gather>`) starts its note with this text.
-pub const COLLECT_NOTE: &str = "collect: waiting for digits";
 
 /// What every call shares: configuration, routing, the HTTP client, the debug log.
 pub struct Engine {
@@ -93,7 +93,9 @@ pub struct Stats {
     pub failbacks_by_cause: Labelled,
     /// Ended calls by hangup cause (`NORMAL_CLEARING`, `UNALLOCATED_NUMBER`, ...).
     pub outcomes: Labelled,
-    pub request_latency: Histogram,
+    pub request_latency: stats::Latency,
+    /// Calls, requests, failures, failbacks and latency by account (bounded labels).
+    pub accounts: stats::AccountStats,
 }
 
 /// Counters keyed by a label value. The label sets are small and closed (failure kinds,
@@ -116,55 +118,6 @@ impl Labelled {
     }
 }
 
-/// A fixed-bucket latency histogram (seconds), Prometheus style.
-#[derive(Debug)]
-pub struct Histogram {
-    pub bounds: &'static [f64],
-    counts: Vec<AtomicU64>,
-    sum_micros: AtomicU64,
-    count: AtomicU64,
-}
-
-impl Default for Histogram {
-    fn default() -> Self {
-        const BOUNDS: &[f64] = &[
-            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-        ];
-        Histogram {
-            bounds: BOUNDS,
-            counts: BOUNDS.iter().map(|_| AtomicU64::new(0)).collect(),
-            sum_micros: AtomicU64::new(0),
-            count: AtomicU64::new(0),
-        }
-    }
-}
-
-impl Histogram {
-    pub fn observe(&self, d: std::time::Duration) {
-        let secs = d.as_secs_f64();
-        for (bound, count) in self.bounds.iter().zip(&self.counts) {
-            if secs <= *bound {
-                count.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.sum_micros
-            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Cumulative bucket counts, the sum in seconds and the count.
-    pub fn snapshot(&self) -> (Vec<(f64, u64)>, f64, u64) {
-        let buckets = self
-            .bounds
-            .iter()
-            .zip(&self.counts)
-            .map(|(b, c)| (*b, c.load(Ordering::Relaxed)))
-            .collect();
-        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        (buckets, sum, self.count.load(Ordering::Relaxed))
-    }
-}
-
 impl Engine {
     /// Fails only when the TLS backend cannot be set up for the HTTP client.
     pub fn new(
@@ -174,6 +127,7 @@ impl Engine {
     ) -> Result<Self, reqwest::Error> {
         let http = HttpClient::from_config(&config)?;
         // Web apps' answers may play files under the media roots only.
+        let accounts = stats::AccountStats::new(config.api.metrics_max_accounts);
         let flow_limits = FlowLimits {
             max_nodes: config.http.max_flow_nodes,
             max_depth: config.http.max_flow_depth,
@@ -193,7 +147,10 @@ impl Engine {
             debug,
             flow_limits,
             esl_limits,
-            stats: Stats::default(),
+            stats: Stats {
+                accounts,
+                ..Stats::default()
+            },
             observer: None,
             switches: switch::Switches::default(),
         })
@@ -291,7 +248,9 @@ where
         return Err(CallError::Duplicate(call_id));
     };
     tracing::Span::current().record("call_id", call_id.as_str());
-    session.note(&format!("connected: call {call_id}"));
+    if session.noting() {
+        session.note(connected_note(&channel, session.mode()));
+    }
     handshake(session, &channel, &engine.config.esl).await?;
     let run = runner::CallRun::new(engine, channel, session);
     Ok(run.run().await?)
@@ -370,6 +329,21 @@ where
     }
     session.set_max_duration(esl.max_call_duration);
     Ok(())
+}
+
+/// The call's start, summarized from the channel data.
+fn connected_note(channel: &ChannelData, mode: SocketMode) -> CallNote<'_> {
+    CallNote::Connected {
+        call_id: channel.unique_id().unwrap_or("").into(),
+        from: channel.caller_id_number().unwrap_or("").into(),
+        to: channel.destination_number().unwrap_or("").into(),
+        answer_state: channel.answer_state().unwrap_or("").into(),
+        mode: match mode {
+            SocketMode::Async => "async",
+            SocketMode::Static => "static",
+        }
+        .into(),
+    }
 }
 
 fn is_safe_call_id(id: &str) -> bool {

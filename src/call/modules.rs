@@ -18,10 +18,10 @@ use crate::callflow::{
 };
 use crate::esl::Command;
 
+use super::note::CallNote;
 use super::owed::{fs_url, upload_url, Upload, UploadVerb, Uploader};
 use super::runner::{CallRun, Step};
 use super::session::{AppOutcome, OnKey, SessionError};
-use super::COLLECT_NOTE;
 
 impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     /// Queues one application; the flow goes on to `_` at once unless the channel is gone.
@@ -272,8 +272,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     ) -> Result<String, SessionError> {
         self.session.settle_prompts().await?;
         // The simulator presses its scripted keys when it sees this note.
-        self.session
-            .note(&format!("{COLLECT_NOTE} ({name}, up to {max})"));
+        self.session.note(CallNote::Collecting {
+            name: name.into(),
+            max,
+        });
         let mut digits = String::new();
         let mut wait = first;
         while digits.len() < max as usize {
@@ -303,8 +305,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             return Ok(Step::Over);
         }
         tracing::debug!(digits = %digits, collection = %c.collection_name, "digits collected");
-        self.session
-            .note(&format!("collected: {}={digits}", c.collection_name));
+        self.session.note(CallNote::Collected {
+            name: c.collection_name.as_str().into(),
+            digits: digits.as_str().into(),
+        });
         if digits.is_empty() {
             return Ok(Step::Child(None));
         }

@@ -13,6 +13,7 @@ use crate::callflow::{HttpUrl, PivotRequest};
 use crate::esl::Command;
 use crate::pivot::params::{form_body, piston_params, ParamValue, TwimlExtra};
 
+use super::note::CallNote;
 use super::runner::CallRun;
 use super::session::AppId;
 
@@ -136,7 +137,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
                         None => secs,
                     };
                     let Some(secs) = secs else {
-                        self.session.note("recording is empty: no action request");
+                        self.session.note(CallNote::RecordingEmpty {
+                            then: "no action request".into(),
+                        });
                         continue;
                     };
                     let extra = TwimlExtra {
@@ -207,8 +210,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
                 tracing::warn!(url = %up.url, file = %up.file, by = %up.by, result = %r, "recording upload failed")
             }
         }
-        self.session
-            .note(&format!("upload: {} -> {result}", up.url));
+        if self.session.noting() {
+            let by = up.by.to_string();
+            self.session.note(CallNote::Upload {
+                url: up.url.as_str().into(),
+                by: by.into(),
+                ok: result.ok(),
+                result: result.to_string().into(),
+            });
+        }
         self.summary.uploads.push(format!("{} -> {result}", up.url));
         if result.ok() && !self.engine.config.media.keep_recordings {
             self.delete_recording(&up.file).await;
@@ -262,7 +272,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     }
 
     /// Posts the call's summary to the last `cdr_url` a pivot node named.
-    async fn post_cdr(&self) {
+    async fn post_cdr(&mut self) {
         let (Some(url), Some(info)) = (&self.owed.cdr_url, &self.info) else {
             return;
         };
@@ -291,9 +301,23 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
                 CDR_TIMEOUT,
             )
             .await;
-        match sent {
-            Ok(status) => tracing::info!(url = %url, status, "CDR posted"),
-            Err(e) => tracing::warn!(url = %url, error = %e, "CDR post failed"),
+        let (ok, result) = match sent {
+            Ok(status) => {
+                tracing::info!(url = %url, status, "CDR posted");
+                ((200..300).contains(&status), status.to_string())
+            }
+            Err(e) => {
+                tracing::warn!(url = %url, error = %e, "CDR post failed");
+                (false, e.to_string())
+            }
+        };
+        if self.session.noting() {
+            let url = url.as_str().to_string();
+            self.session.note(CallNote::Cdr {
+                url: url.into(),
+                ok,
+                result: result.into(),
+            });
         }
     }
 }

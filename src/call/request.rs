@@ -19,6 +19,7 @@ use crate::pivot::retry::Attempts;
 use crate::pivot::translate;
 use crate::store::{DebugRecord, Entry};
 
+use super::note::CallNote;
 use super::runner::{CallRun, Step};
 use super::session::SessionError;
 
@@ -93,11 +94,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             return self.failback(req, &primary.kind, &msg).await;
         }
         let asking = format!("{}; asking fallback_url", primary.message);
-        self.session.note(&format!(
-            "fallback: {}: {asking} {}",
-            primary.kind,
-            shown(fallback)
-        ));
+        if self.session.noting() {
+            let url = shown(fallback).to_string();
+            self.session.note(CallNote::Fallback {
+                iteration: self.summary.requests,
+                kind: primary.kind.as_str().into(),
+                message: primary.message.as_str().into(),
+                url: url.into(),
+            });
+        }
         if req.debug {
             self.debug(Entry::Error {
                 kind: primary.kind.clone(),
@@ -134,6 +139,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     fn count_request(&mut self) {
         self.summary.requests += 1;
         self.engine.stats.requests.fetch_add(1, Ordering::Relaxed);
+        self.engine.stats.accounts.request(&self.label);
     }
 
     /// Counts the request and gives its parameters; None when the call's facts are
@@ -164,11 +170,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     ) -> Result<Asked, SessionError> {
         let started = Instant::now();
         let answer = self.attempts(req, url, params).await?;
-        self.engine.stats.request_latency.observe(started.elapsed());
+        let took = started.elapsed();
+        let stats = &self.engine.stats;
+        stats.request_latency.observe(took);
+        stats.accounts.latency(&self.label, took);
         let resp = match answer {
             Ok(resp) => resp,
             Err(None) => return Ok(Asked::HungUp),
-            Err(Some(failure)) => return Ok(Asked::Failed(failure)),
+            Err(Some(failure)) => {
+                stats.accounts.failure(&self.label, &failure.kind);
+                return Ok(Asked::Failed(failure));
+            }
         };
         match translate(&resp, url, &self.engine.flow_limits) {
             Ok(mut flow) => {
@@ -182,10 +194,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
                 self.twiml.base = Some(req.clone());
                 Ok(Asked::Flow(Box::new(flow)))
             }
-            Err(e) => Ok(Asked::Failed(Failure {
-                kind: e.kind().into(),
-                message: e.to_string(),
-            })),
+            Err(e) => {
+                stats.accounts.failure(&self.label, e.kind());
+                Ok(Asked::Failed(Failure {
+                    kind: e.kind().into(),
+                    message: e.to_string(),
+                }))
+            }
         }
     }
 
@@ -259,7 +274,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             "attempt {number}: {e}; retrying in {} ms",
             delay.as_millis()
         );
-        self.session.note(&format!("retry: {}: {msg}", e.kind()));
+        self.session.note(CallNote::Retry {
+            iteration: self.summary.requests,
+            kind: e.kind().into(),
+            message: msg.as_str().into(),
+        });
         if req.debug {
             self.debug(Entry::Error {
                 kind: e.kind().into(),
@@ -316,23 +335,27 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     }
 
     fn log_request(&mut self, req: &PivotRequest, spec: &RequestSpec, attempt: u32) {
-        let again = match attempt {
-            1 => String::new(),
-            n => format!(" (attempt {n})"),
-        };
-        self.session
-            .note(&format!("request: {:?} {}{again}", spec.method, spec.url));
+        if req.debug {
+            // Debug turned on by this request, if it was not on from the start.
+            self.start_timeline(Some(self.summary.requests));
+        }
+        self.session.note(CallNote::Request {
+            iteration: self.summary.requests,
+            attempt,
+            method: spec.method.as_str().into(),
+            url: spec.url.as_str().into(),
+        });
         if req.debug {
             self.debug_request(spec);
         }
     }
 
     pub(super) fn note_response(&mut self, req: &PivotRequest, resp: &Response) {
-        self.session.note(&format!(
-            "response: {} ({} bytes)",
-            resp.status,
-            resp.body.len()
-        ));
+        self.session.note(CallNote::Response {
+            iteration: self.summary.requests,
+            status: resp.status,
+            bytes: resp.body.len(),
+        });
         if req.debug {
             self.debug_response(resp);
         }
@@ -347,8 +370,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     ) -> Result<Step, SessionError> {
         self.engine.stats.failbacks.fetch_add(1, Ordering::Relaxed);
         self.engine.stats.failbacks_by_cause.inc(kind);
+        self.engine.stats.accounts.failback(&self.label);
         tracing::warn!(kind, error = %message, url = %req.voice_url, "web app request failed: taking the failback");
-        self.session.note(&format!("failback: {kind}: {message}"));
+        self.session.note(CallNote::Failback {
+            iteration: self.summary.requests,
+            kind: kind.into(),
+            message: message.into(),
+        });
         self.summary.failures.push(format!("{kind}: {message}"));
         if req.debug {
             self.debug(Entry::Error {

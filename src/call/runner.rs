@@ -6,6 +6,7 @@
 //! the hangup, then leaves the socket.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -14,9 +15,11 @@ use crate::esl::ChannelData;
 use crate::pivot::params::CallInfo;
 use crate::route::{AccountId, RouteError};
 
+use super::note::CallNote;
 use super::owed::Owed;
 use super::session::{Session, SessionError};
 use super::state::causes;
+use super::stats::AccountLabel;
 use super::Engine;
 
 /// What happened on a call, for the caller of [`super::run_call`] (demo, simulator, tests).
@@ -72,6 +75,10 @@ pub(super) struct CallRun<'a, T> {
     pub owed: Owed,
     pub twiml: TwimlDoc,
     pub summary: CallSummary,
+    /// When the call was routed and by what (`routed:`), for a timeline started later.
+    pub routed: Option<(Duration, String)>,
+    /// The call's account as `/metrics` labels it (set at routing).
+    pub label: AccountLabel,
 }
 
 impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
@@ -91,6 +98,10 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
                 call_id,
                 ..CallSummary::default()
             },
+            routed: None,
+            label: AccountLabel {
+                account: String::new(),
+            },
         }
     }
 
@@ -103,30 +114,111 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
             self.engine
                 .router
                 .route(&destination, &vars, &self.engine.config.default_account);
+        if let Ok(route) = &routed {
+            self.account = route.account_id.clone();
+        }
+        let accounts = &self.engine.stats.accounts;
+        self.label = accounts.label(&self.account.to_string());
+        accounts.call(&self.label);
         let cause = match routed {
             Ok(route) => {
-                self.account = route.account_id;
                 self.summary.account_id = self.account.to_string();
                 let get = |name: &str| self.channel.header(name).map(str::to_string);
                 self.info = Some(CallInfo::from_channel(&get, &self.account.to_string()));
                 tracing::info!(destination = %destination, source = ?route.source, "call routed");
-                self.session.note(&format!("routed: {:?}", route.source));
-                self.walk(route.flow).await?
+                if has_debug(&route.flow) {
+                    self.start_timeline(None);
+                }
+                self.note_routed(&route.source);
+                match self.walk(route.flow).await {
+                    Ok(cause) => cause,
+                    Err(e) => {
+                        // The call broke mid-flow: what it did so far is still worth keeping.
+                        self.save_timeline();
+                        return Err(e);
+                    }
+                }
             }
             Err(e) => {
                 self.summary.unrouted = true;
                 log_unrouted(&destination, &e);
-                self.session.note(&format!("no route: {e}"));
+                if self.session.noting() {
+                    let error = e.to_string();
+                    self.session.note(CallNote::NoRoute {
+                        error: error.into(),
+                    });
+                }
                 causes::unallocated_number()
             }
         };
         self.finish(cause).await;
+        self.save_timeline();
         self.summary.foreign_events = self.session.foreign_events;
         // A session that broke in teardown (a reply that never came) is a failed call.
         match self.session.take_fatal() {
             Some(e) => Err(e),
             None => Ok(self.summary),
         }
+    }
+
+    fn note_routed(&mut self, source: &crate::route::RouteSource) {
+        let source = format!("{source:?}");
+        let account = self.account.to_string();
+        self.session.note(CallNote::Routed {
+            source: source.as_str().into(),
+            account: account.into(),
+        });
+        self.routed = Some((self.session.elapsed(), source));
+    }
+
+    /// Debug is on for the call: keeps its timeline from now on. `late_from`: the request
+    /// that turned debug on, when the call had begun without it (its start and routing
+    /// are added; what came between is not kept).
+    pub(super) fn start_timeline(&mut self, late_from: Option<u32>) {
+        if self.session.timeline_on() || self.engine.debug.is_none() {
+            return;
+        }
+        let max = self.engine.config.store.timeline_max_entries;
+        self.session.start_timeline(max);
+        let connected = super::connected_note(&self.channel, self.session.mode());
+        self.session.keep_at(Duration::ZERO, connected);
+        if let Some((at, source)) = &self.routed {
+            let routed = CallNote::Routed {
+                source: source.as_str().into(),
+                account: self.account.to_string().into(),
+            };
+            self.session.keep_at(*at, routed);
+        }
+        if let Some(iteration) = late_from {
+            let now = self.session.elapsed();
+            self.session.keep_at(now, CallNote::DebugOn { iteration });
+        }
+    }
+
+    /// Hands the call's timeline (if debug was on) to the store.
+    fn save_timeline(&mut self) {
+        let (Some(timeline), Some(sink)) = (self.session.take_timeline(), &self.engine.debug)
+        else {
+            return;
+        };
+        let entries = timeline.finish();
+        let json = match serde_json::to_string(&entries) {
+            Ok(json) => json,
+            Err(e) => {
+                tracing::warn!(error = %e, "the call's timeline could not be encoded");
+                return;
+            }
+        };
+        let started = SystemTime::now()
+            .checked_sub(self.session.elapsed())
+            .unwrap_or_else(SystemTime::now);
+        sink.timeline(crate::store::TimelineRecord {
+            call_id: self.call_id.clone(),
+            account_id: self.account.to_string(),
+            created: started,
+            entries: u32::try_from(entries.len()).unwrap_or(u32::MAX),
+            json,
+        });
     }
 
     async fn walk(&mut self, root: Node) -> Result<HangupCause, SessionError> {
@@ -210,10 +302,30 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
             .wait_hangup_complete(self.engine.config.esl.hangup_wait)
             .await;
         self.summary.hangup_cause = self.session.state().hangup_cause().cloned();
+        if self.session.noting() {
+            let cause = self.summary.hangup_cause.as_ref();
+            let by = self.session.hung_up_by().map_or("unknown", |b| b.as_str());
+            self.session.note(CallNote::Ended {
+                cause: cause.map_or("UNKNOWN", |c| c.as_str()).into(),
+                by: by.into(),
+            });
+        }
         self.pay_owed().await;
         self.session.exit(std::time::Duration::from_secs(2)).await;
         tracing::info!(cause = ?self.summary.hangup_cause.as_ref().map(|c| c.as_str()), requests = self.summary.requests, "call ended");
     }
+}
+
+/// True when a `pivot` node of the flow has `debug` on: the call's timeline is kept.
+fn has_debug(root: &Node) -> bool {
+    let mut stack = vec![root];
+    while let Some(node) = stack.pop() {
+        if matches!(&node.module, Module::Pivot(req) if req.debug) {
+            return true;
+        }
+        stack.extend(node.children.values());
+    }
+    false
 }
 
 /// A prompt module (say, tts, play, sleep) whose `_` path, through prompts only, reaches a

@@ -14,6 +14,7 @@ use crate::callflow::{Gather, HttpUrl, PivotRequest, Prompt, TwimlRecord};
 use crate::esl::Event;
 use crate::pivot::params::TwimlExtra;
 
+use super::note::CallNote;
 use super::owed::{upload_url, OwedAction, Upload, UploadVerb, Uploader};
 use super::runner::{CallRun, Step};
 use super::session::{AppId, AppOutcome, OnKey, SessionError};
@@ -44,7 +45,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         if self.session.is_over() {
             return Ok(Step::Over);
         }
-        self.session.note(&format!("gathered: {digits:?}"));
+        self.session.note(CallNote::Gathered {
+            digits: digits.as_str().into(),
+        });
         if digits.is_empty() {
             return Ok(Step::Child(None));
         }
@@ -107,7 +110,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             }
         };
         let Some(secs) = recorded_seconds(Some(&ev)) else {
-            self.session.note("recording is empty: next verb");
+            self.session.note(CallNote::RecordingEmpty {
+                then: "next verb".into(),
+            });
             return Ok(Step::Child(None));
         };
         let mut recording_url = None;

@@ -47,6 +47,14 @@ impl HttpMethod {
             ))),
         }
     }
+
+    /// `GET` or `POST`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+        }
+    }
 }
 
 /// The body of a POST (ignored for GET).

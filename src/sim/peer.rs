@@ -110,7 +110,7 @@ pub(super) struct Peer {
 
 /// Places `call` on pivot's event socket at `addr` and plays it to the end. `collects`
 /// receives one message each time pivot starts a digit collection (see
-/// [`crate::call::COLLECT_NOTE`]); the caller then presses its next group of digits.
+/// [`crate::call::CallNote::Collecting`]); the caller then presses its next group of digits.
 pub async fn place_call(
     addr: SocketAddr,
     call: SimCall,

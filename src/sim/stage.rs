@@ -16,7 +16,7 @@ use super::peer::{place_call, PeerReport};
 use super::timeline::{Source, Timeline};
 use super::SimError;
 use crate::app::{self, App};
-use crate::call::{Observer, ObserverFactory, COLLECT_NOTE};
+use crate::call::{CallNote, Observer, ObserverFactory};
 use crate::config::Config;
 use crate::server::Shutdown;
 
@@ -69,9 +69,9 @@ fn observer(timeline: Timeline, collects: mpsc::UnboundedSender<()>) -> Observer
     Arc::new(move || -> Observer {
         let timeline = timeline.clone();
         let collects = collects.clone();
-        Box::new(move |note: &str| {
-            timeline.note(Source::Pivot, note);
-            if note.starts_with(COLLECT_NOTE) {
+        Box::new(move |note: &CallNote<'_>| {
+            timeline.note(Source::Pivot, &note.to_string());
+            if let CallNote::Collecting { .. } = note {
                 let _ = collects.send(());
             }
         })

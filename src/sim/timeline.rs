@@ -66,6 +66,15 @@ impl Timeline {
         }
     }
 
+    /// A timeline of steps already timed (a real call's, read back from the REST API), for
+    /// [`Timeline::render`].
+    pub fn from_entries(entries: Vec<Entry>) -> Self {
+        Timeline {
+            start: Instant::now(),
+            entries: Arc::new(Mutex::new(entries)),
+        }
+    }
+
     /// Notes a step now. Control characters become spaces and long text is cut, so one
     /// entry is one line.
     pub fn note(&self, source: Source, text: &str) {

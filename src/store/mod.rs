@@ -40,7 +40,9 @@ pub use handle::StoreWriter;
 pub use postgres::PG_SCHEMA_VERSION;
 pub use reader::{StoreReader, CALL_RECORDS_MAX, PAGE_SIZE_MAX};
 pub(crate) use record::unix_ms;
-pub use record::{from_unix_ms, DebugCall, DebugRecord, Entry, Page, StoredRecord};
+pub use record::{
+    from_unix_ms, DebugCall, DebugRecord, Entry, Page, StoredRecord, StoredTimeline, TimelineRecord,
+};
 pub use sessions::{NewToken, Sessions};
 pub use sink::{DebugSink, SinkStats, StoreStatus, QUEUE_MAX_BYTES};
 pub use sqlite::SCHEMA_VERSION;

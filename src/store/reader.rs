@@ -4,7 +4,7 @@
 
 use super::paging::decode_start_key;
 use super::postgres::PgReader;
-use super::record::{Page, StoredRecord};
+use super::record::{Page, StoredRecord, StoredTimeline};
 use super::sqlite::SqliteReader;
 use super::StoreError;
 
@@ -51,6 +51,19 @@ impl StoreReader {
         match &self.0 {
             Inner::Sqlite(r) => r.call_records(account, call_id, CALL_RECORDS_MAX).await,
             Inner::Postgres(r) => r.call_records(account, call_id, CALL_RECORDS_MAX).await,
+        }
+    }
+
+    /// The call's timeline (kept for calls with debug on); None when the account has none
+    /// for that call id.
+    pub async fn call_timeline(
+        &self,
+        account: &str,
+        call_id: &str,
+    ) -> Result<Option<StoredTimeline>, StoreError> {
+        match &self.0 {
+            Inner::Sqlite(r) => r.call_timeline(account, call_id).await,
+            Inner::Postgres(r) => r.call_timeline(account, call_id).await,
         }
     }
 }

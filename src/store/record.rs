@@ -61,6 +61,48 @@ pub enum Entry {
     },
 }
 
+/// One call's timeline, as the call hands it over when it ends: its steps as a JSON array
+/// (the store keeps the text as it is; `crate::call::timeline` defines it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineRecord {
+    pub call_id: String,
+    pub account_id: String,
+    /// When the call started.
+    pub created: SystemTime,
+    /// How many steps `json` holds.
+    pub entries: u32,
+    pub json: String,
+}
+
+/// A timeline read back from the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTimeline {
+    pub call_id: String,
+    pub account_id: String,
+    pub node: String,
+    /// When the call started, unix milliseconds.
+    pub created_ms: i64,
+    /// The steps, a JSON array.
+    pub json: String,
+}
+
+impl StoredTimeline {
+    /// The REST API's shape: the call, then its steps (`entries`). Text the database
+    /// mangled reads as no steps rather than an error.
+    pub fn to_json(&self) -> Value {
+        let entries: Value =
+            serde_json::from_str(&self.json).unwrap_or_else(|_| Value::Array(Vec::new()));
+        let mut obj = Map::new();
+        obj.insert("call_id".into(), self.call_id.clone().into());
+        obj.insert("account_id".into(), self.account_id.clone().into());
+        obj.insert("node".into(), self.node.clone().into());
+        obj.insert("created".into(), self.created_ms.div_euclid(1000).into());
+        obj.insert("created_ms".into(), self.created_ms.into());
+        obj.insert("entries".into(), entries);
+        Value::Object(obj)
+    }
+}
+
 /// A record read back from the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRecord {

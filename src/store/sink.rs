@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::record::{DebugRecord, Entry};
+use super::backend::Tally;
+use super::record::{DebugRecord, Entry, TimelineRecord};
 use super::StoreError;
 
 /// At most one "records lost" log line per this long, per cause.
@@ -18,6 +19,7 @@ pub const QUEUE_MAX_BYTES: usize = 64 * 1024 * 1024;
 
 pub(crate) enum Msg {
     Record(DebugRecord),
+    Timeline(TimelineRecord),
     Flush(oneshot::Sender<()>),
     Purge(oneshot::Sender<Result<usize, StoreError>>),
     /// Parks the writer until `release` is used or dropped (tests fill the queue with it).
@@ -40,6 +42,9 @@ pub(crate) struct Counters {
     pub(crate) written: AtomicU64,
     dropped_full: AtomicU64,
     pub(crate) dropped_failed: AtomicU64,
+    pub(crate) timelines_written: AtomicU64,
+    /// Timelines lost, for any reason.
+    pub(crate) timelines_dropped: AtomicU64,
     /// Text bytes of the records in the queue; the writer subtracts what it takes.
     pub(crate) queued_bytes: AtomicUsize,
     /// False from a failed write (or a lost connection) until the next success.
@@ -57,6 +62,10 @@ pub struct SinkStats {
     pub dropped_queue_full: u64,
     /// Records lost because the database refused a batch or could not be reached.
     pub dropped_db_error: u64,
+    /// Call timelines committed.
+    pub timelines_written: u64,
+    /// Call timelines lost (queue full or closed, database error).
+    pub timelines_dropped: u64,
 }
 
 /// Hands records to the writer. Clone one into every call.
@@ -92,28 +101,43 @@ impl DebugSink {
     /// stopped, the record is dropped and counted.
     pub fn record(&self, rec: DebugRecord) {
         let size = record_bytes(&rec);
+        self.send(Msg::Record(rec), size, &self.counters.dropped_full);
+    }
+
+    /// Queues a call's timeline, like [`DebugSink::record`] (losses are counted apart).
+    pub fn timeline(&self, timeline: TimelineRecord) {
+        let size = timeline_bytes(&timeline);
+        self.send(
+            Msg::Timeline(timeline),
+            size,
+            &self.counters.timelines_dropped,
+        );
+    }
+
+    fn send(&self, msg: Msg, size: usize, lost: &AtomicU64) {
         let c = &self.counters;
         if c.queued_bytes.fetch_add(size, Ordering::Relaxed) + size > QUEUE_MAX_BYTES {
             c.queued_bytes.fetch_sub(size, Ordering::Relaxed);
-            self.lost("debug queue over its byte budget; dropping debug records");
+            self.lost(
+                lost,
+                "debug queue over its byte budget; dropping debug records",
+            );
             return;
         }
-        match self.tx.try_send(Msg::Record(rec)) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                c.queued_bytes.fetch_sub(size, Ordering::Relaxed);
-                self.lost("debug queue full; dropping debug records");
-            }
+        let why = match self.tx.try_send(msg) {
+            Ok(()) => return,
+            Err(mpsc::error::TrySendError::Full(_)) => "debug queue full; dropping debug records",
             Err(mpsc::error::TrySendError::Closed(_)) => {
-                c.queued_bytes.fetch_sub(size, Ordering::Relaxed);
-                self.lost("debug writer stopped; dropping debug records");
+                "debug writer stopped; dropping debug records"
             }
-        }
+        };
+        c.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+        self.lost(lost, why);
     }
 
-    fn lost(&self, why: &'static str) {
+    fn lost(&self, counter: &AtomicU64, why: &'static str) {
         let c = &self.counters;
-        let total = c.dropped_full.fetch_add(1, Ordering::Relaxed) + 1;
+        let total = counter.fetch_add(1, Ordering::Relaxed) + 1;
         let now_ms = u64::try_from(c.start.elapsed().as_millis()).unwrap_or(u64::MAX);
         let next = c.next_full_log_ms.load(Ordering::Relaxed);
         let later = now_ms.saturating_add(LOG_EVERY.as_millis() as u64);
@@ -152,6 +176,8 @@ impl Counters {
             written: AtomicU64::new(0),
             dropped_full: AtomicU64::new(0),
             dropped_failed: AtomicU64::new(0),
+            timelines_written: AtomicU64::new(0),
+            timelines_dropped: AtomicU64::new(0),
             queued_bytes: AtomicUsize::new(0),
             available: AtomicBool::new(true),
             start: Instant::now(),
@@ -164,7 +190,35 @@ impl Counters {
             written: self.written.load(Ordering::Relaxed),
             dropped_queue_full: self.dropped_full.load(Ordering::Relaxed),
             dropped_db_error: self.dropped_failed.load(Ordering::Relaxed),
+            timelines_written: self.timelines_written.load(Ordering::Relaxed),
+            timelines_dropped: self.timelines_dropped.load(Ordering::Relaxed),
         }
+    }
+
+    pub(crate) fn add_written(&self, t: Tally) {
+        self.written.fetch_add(t.records, Ordering::Relaxed);
+        self.timelines_written
+            .fetch_add(t.timelines, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_lost(&self, t: Tally) {
+        self.dropped_failed.fetch_add(t.records, Ordering::Relaxed);
+        self.timelines_dropped
+            .fetch_add(t.timelines, Ordering::Relaxed);
+    }
+}
+
+/// The text a queued timeline holds, for the byte budget.
+pub(crate) fn timeline_bytes(t: &TimelineRecord) -> usize {
+    t.call_id.len() + t.account_id.len() + t.json.len()
+}
+
+/// The bytes a queued message holds.
+pub(crate) fn msg_bytes(msg: &Msg) -> usize {
+    match msg {
+        Msg::Record(r) => record_bytes(r),
+        Msg::Timeline(t) => timeline_bytes(t),
+        _ => 0,
     }
 }
 

@@ -13,9 +13,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::backend::{Backend, Settled, Wrote};
-use super::record::{unix_ms, DebugRecord};
-use super::sink::{record_bytes, Counters, Msg, LOG_EVERY};
+use super::backend::{Backend, Batch, Settled, Wrote};
+use super::record::unix_ms;
+use super::sink::{msg_bytes, Counters, Msg, LOG_EVERY};
 use super::StoreError;
 
 /// How often the writer purges expired records and tokens (and once at start).
@@ -52,7 +52,7 @@ impl<B: Backend> WriterLoop<B> {
     pub(crate) async fn run(mut self) {
         self.purge_logged().await;
         let mut next_purge = Instant::now() + RETENTION_EVERY;
-        let mut batch = Vec::with_capacity(self.config.batch_max);
+        let mut batch = Batch::default();
         loop {
             if !self.backend.ready() {
                 if self.wait_for_database().await {
@@ -86,19 +86,13 @@ impl<B: Backend> WriterLoop<B> {
     /// The linger is a sleep, not a wait on the queue: a call that queues a record while
     /// the writer lingers does not wake it (no thread wake-up per record), and one wake-up
     /// then takes the whole batch.
-    async fn gather(&mut self, first: Msg, batch: &mut Vec<DebugRecord>) -> Option<Msg> {
+    async fn gather(&mut self, first: Msg, batch: &mut Batch) -> Option<Msg> {
         let deadline = Instant::now() + LINGER;
         let mut msg = first;
         let mut slept = false;
         loop {
-            match msg {
-                Msg::Record(rec) => {
-                    self.counters
-                        .queued_bytes
-                        .fetch_sub(record_bytes(&rec), Ordering::Relaxed);
-                    batch.push(rec);
-                }
-                other => return Some(other),
+            if let Some(other) = self.take(msg, batch) {
+                return Some(other);
             }
             if batch.len() >= self.config.batch_max {
                 return None;
@@ -122,6 +116,20 @@ impl<B: Backend> WriterLoop<B> {
         }
     }
 
+    /// Adds a record or a timeline to `batch`; hands back any other message.
+    fn take(&self, msg: Msg, batch: &mut Batch) -> Option<Msg> {
+        let size = msg_bytes(&msg);
+        match msg {
+            Msg::Record(rec) => batch.records.push(rec),
+            Msg::Timeline(t) => batch.timelines.push(t),
+            other => return Some(other),
+        }
+        self.counters
+            .queued_bytes
+            .fetch_sub(size, Ordering::Relaxed);
+        None
+    }
+
     async fn control(&mut self, msg: Msg) {
         match msg {
             Msg::Flush(done) => {
@@ -137,7 +145,7 @@ impl<B: Backend> WriterLoop<B> {
             }
             #[cfg(test)]
             Msg::Exec(f) => f(self.backend.as_any()),
-            Msg::Record(_) => {}
+            Msg::Record(_) | Msg::Timeline(_) => {}
         }
     }
 
@@ -185,16 +193,17 @@ impl<B: Backend> WriterLoop<B> {
         }
     }
 
-    async fn write(&mut self, batch: &mut Vec<DebugRecord>) {
+    async fn write(&mut self, batch: &mut Batch) {
         if batch.is_empty() {
             return;
         }
+        let tally = batch.tally();
         let n = batch.len() as u64;
         let result = self.backend.write(batch).await;
         batch.clear();
         match result {
             Ok(Wrote::Committed) => {
-                self.counters.written.fetch_add(n, Ordering::Relaxed);
+                self.counters.add_written(tally);
                 self.counters.available.store(true, Ordering::Relaxed);
             }
             Ok(Wrote::InDoubt) => {
@@ -206,7 +215,7 @@ impl<B: Backend> WriterLoop<B> {
                 );
             }
             Err(e) => {
-                self.counters.dropped_failed.fetch_add(n, Ordering::Relaxed);
+                self.counters.add_lost(tally);
                 self.counters.available.store(false, Ordering::Relaxed);
                 self.log.lost += n;
                 if let Some(suppressed) = self.log.due() {
@@ -232,26 +241,21 @@ impl<B: Backend> WriterLoop<B> {
                 Ok(settled) => self.settle(settled),
                 Err(_) => {
                     let abandoned = self.backend.abandon();
-                    self.counters
-                        .dropped_failed
-                        .fetch_add(abandoned, Ordering::Relaxed);
+                    self.counters.add_lost(abandoned);
                     tracing::warn!(target_db = %self.target, "debug store unreachable at shutdown; queued debug records are lost");
                 }
             }
         }
-        let mut batch = Vec::with_capacity(self.config.batch_max);
+        let mut batch = Batch::default();
         for _ in 0..self.config.capacity {
             match self.rx.try_recv() {
-                Ok(Msg::Record(rec)) => {
-                    self.counters
-                        .queued_bytes
-                        .fetch_sub(record_bytes(&rec), Ordering::Relaxed);
-                    batch.push(rec);
-                    if batch.len() >= self.config.batch_max {
+                Ok(msg) => {
+                    if let Some(other) = self.take(msg, &mut batch) {
+                        self.control(other).await;
+                    } else if batch.len() >= self.config.batch_max {
                         self.write_or_count(&mut batch).await;
                     }
                 }
-                Ok(other) => self.control(other).await,
                 Err(_) => break,
             }
         }
@@ -260,17 +264,15 @@ impl<B: Backend> WriterLoop<B> {
     }
 
     fn settle(&self, settled: Settled) {
-        let c = &self.counters;
-        c.written.fetch_add(settled.written, Ordering::Relaxed);
-        c.dropped_failed.fetch_add(settled.lost, Ordering::Relaxed);
+        self.counters.add_written(settled.written);
+        self.counters.add_lost(settled.lost);
     }
 
-    async fn write_or_count(&mut self, batch: &mut Vec<DebugRecord>) {
+    async fn write_or_count(&mut self, batch: &mut Batch) {
         if self.backend.ready() {
             self.write(batch).await;
         } else {
-            let n = batch.len() as u64;
-            self.counters.dropped_failed.fetch_add(n, Ordering::Relaxed);
+            self.counters.add_lost(batch.tally());
             batch.clear();
         }
     }

@@ -54,7 +54,7 @@ async fn demo_timeline_holds_every_step_in_order() {
     for (source, step) in [
         (Source::Switch, "← connect → channel data"),
         (Source::Pivot, "connected: call"),
-        (Source::Pivot, "request: Get http://127.0.0.1:"),
+        (Source::Pivot, "request: GET http://127.0.0.1:"),
         (Source::WebApp, "GET /voice"),
         (Source::Pivot, "response: 200"),
         (Source::Switch, "← api uuid_answer"),

@@ -5,6 +5,7 @@
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{App, AppId, AppOutcome, OnKey, Session, SessionError, SocketMode};
+use crate::call::note::CallNote;
 use crate::call::state::ChannelState;
 use crate::esl::{Command, Event, Execute};
 
@@ -51,10 +52,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         // FreeSWITCH reads command headers a byte at a time.
         self.seq += 1;
         let uuid = format!("pivot-{}", self.seq);
-        match &arg {
-            Some(arg) => self.note(&format!("execute: {app} {arg}")),
-            None => self.note(&format!("execute: {app}")),
-        }
+        self.note(CallNote::Execute {
+            app: app.into(),
+            arg: arg.as_deref().map(Into::into),
+        });
         let exec = Execute {
             app: app.to_string(),
             arg,
@@ -93,7 +94,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                 return Ok(false);
             }
             self.confirm().await?;
-            self.note("answer (uuid_answer)");
+            self.note(CallNote::Answer);
             let cmd = Command::Api(format!("uuid_answer {}", self.call_id));
             self.send_ignored(cmd).await?;
         }
@@ -198,7 +199,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             if break_on_key && self.has_dtmf() {
                 // Once: the app's EXECUTE_COMPLETE follows the break.
                 break_on_key = false;
-                self.note("uuid_break: a key was pressed");
+                self.note(CallNote::Break);
                 let cmd = Command::Api(format!("uuid_break {}", self.call_id));
                 self.send_ignored(cmd).await?;
             }

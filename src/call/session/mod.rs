@@ -22,10 +22,14 @@ use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
 mod apps;
+mod notes;
 mod waits;
 
+use super::note::CallNote;
 use super::state::{causes, ChannelState, Stop};
+use super::timeline::CallTimeline;
 use crate::esl::{ChannelData, Command, DisconnectKind, EslCodec, EslError, Event, Message};
+use notes::Notes;
 
 /// Why a session cannot go on. Hangups are not errors: they are channel state.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -80,8 +84,26 @@ pub enum OnKey {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppId(u64);
 
-/// A notice of something the call did, for the timeline (demo, simulator, logs).
-pub type Observer = Box<dyn FnMut(&str) + Send + Sync>;
+/// Sees every step of a call as it happens (the demo's and the simulator's timeline).
+pub type Observer = Box<dyn FnMut(&CallNote<'_>) + Send + Sync>;
+
+/// Who ended the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HungUpBy {
+    /// pivot's `hangup` (or `uuid_kill`) ended it.
+    Pivot,
+    /// Anything else: the caller, the far end, the switch.
+    Caller,
+}
+
+impl HungUpBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HungUpBy::Pivot => "pivot",
+            HungUpBy::Caller => "caller",
+        }
+    }
+}
 
 /// What to do with a reply when it arrives.
 #[derive(Debug)]
@@ -168,7 +190,9 @@ pub struct Session<T> {
     /// When the call reaches its maximum duration.
     deadline: Option<Instant>,
     kill: CancellationToken,
-    observer: Option<Observer>,
+    notes: Notes,
+    /// Who ended the call, once it ended.
+    hung_up_by: Option<HungUpBy>,
     /// Events that carried another channel's Unique-ID (ignored).
     pub foreign_events: u64,
     mode: SocketMode,
@@ -215,7 +239,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             terminators: None,
             deadline: None,
             kill,
-            observer: None,
+            notes: Notes::new(),
+            hung_up_by: None,
             foreign_events: 0,
             frame_timeout,
             partial_since: None,
@@ -223,13 +248,45 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
     }
 
     pub fn set_observer(&mut self, observer: Observer) {
-        self.observer = Some(observer);
+        self.notes.set_observer(observer);
     }
 
-    pub fn note(&mut self, what: &str) {
-        if let Some(o) = self.observer.as_mut() {
-            o(what);
-        }
+    /// Tells the observer and the timeline (when there are) what the call did.
+    pub fn note(&mut self, note: CallNote<'_>) {
+        self.notes.note(note);
+    }
+
+    /// True when notes go anywhere (skip building a costly one otherwise).
+    pub fn noting(&self) -> bool {
+        self.notes.on()
+    }
+
+    /// Time since the call's start (the connect reply).
+    pub fn elapsed(&self) -> Duration {
+        self.notes.elapsed()
+    }
+
+    pub fn timeline_on(&self) -> bool {
+        self.notes.timeline_on()
+    }
+
+    /// Starts keeping the call's timeline (debug is on for the call).
+    pub fn start_timeline(&mut self, max_entries: usize) {
+        self.notes.start_timeline(max_entries);
+    }
+
+    /// Adds to the timeline a step that happened `at`, before it started.
+    pub fn keep_at(&mut self, at: Duration, note: CallNote<'_>) {
+        self.notes.keep_at(at, note);
+    }
+
+    pub fn take_timeline(&mut self) -> Option<CallTimeline> {
+        self.notes.take_timeline()
+    }
+
+    /// Who ended the call, if it ended while pivot read the socket.
+    pub fn hung_up_by(&self) -> Option<HungUpBy> {
+        self.hung_up_by
     }
 
     pub fn state(&self) -> &ChannelState {
@@ -297,6 +354,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         };
         let data = self.connect_reply(first)?;
         self.call_id = data.unique_id().unwrap_or("").to_string();
+        self.notes.restart_clock();
         if data.header("Socket-Mode") == Some("static") {
             self.mode = SocketMode::Static;
         }
@@ -484,13 +542,37 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
     }
 
     fn stop_flow(&mut self, why: Stop) {
-        self.note(&format!("stop: {why:?}"));
+        let why_text = match why {
+            Stop::Shutdown => "Shutdown",
+            Stop::MaxDuration => "MaxDuration",
+        };
+        self.note(CallNote::Stop {
+            why: why_text.into(),
+        });
         self.stop = Some(why);
     }
 
     /// Applies one message to the session: a reply settles the oldest owed one, an event
     /// updates the channel.
     fn observe(&mut self, msg: Message) {
+        // A hangup pivot asked for ends the call once what was queued before it has run.
+        let pivot_ends_it = match self.hangup_sent {
+            HangupSent::No => false,
+            HangupSent::Queued => !self.app_running(),
+            HangupSent::Killed => true,
+        };
+        let was_up = self.state.is_up();
+        self.apply(msg);
+        if was_up && !self.state.is_up() && self.hung_up_by.is_none() {
+            self.hung_up_by = Some(if pivot_ends_it {
+                HungUpBy::Pivot
+            } else {
+                HungUpBy::Caller
+            });
+        }
+    }
+
+    fn apply(&mut self, msg: Message) {
         match msg {
             Message::Reply(r) => self.settle(r.is_ok(), r.text),
             Message::ApiResponse(body) => self.settle(body.starts_with("+OK"), body),
@@ -500,7 +582,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
                     // A linger notice means the channel hung up; the stream goes on.
                     self.state.hang_up(causes::unknown());
                 }
-                self.note("FreeSWITCH: disconnect notice");
+                self.note(CallNote::Disconnect);
             }
             _ => {}
         }
@@ -543,19 +625,23 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         match ev.name() {
             Some("CHANNEL_HANGUP") => {
                 let cause = causes::from_event(ev.hangup_cause());
-                self.note(&format!("event: CHANNEL_HANGUP {cause}"));
+                self.notes.note(CallNote::ChannelHangup {
+                    cause: cause.as_str().into(),
+                });
                 self.state.hang_up(cause);
             }
             Some("CHANNEL_HANGUP_COMPLETE") => {
                 let cause = causes::from_event(ev.hangup_cause());
-                self.note(&format!("event: CHANNEL_HANGUP_COMPLETE {cause}"));
+                self.notes.note(CallNote::HangupComplete {
+                    cause: cause.as_str().into(),
+                });
                 self.state.complete(cause);
                 self.hangup_vars = Some(Box::new(ev));
             }
             Some("CHANNEL_EXECUTE_COMPLETE") => self.on_complete(ev),
             Some("DTMF") => {
                 if let Some(d) = ev.dtmf_digit().and_then(|d| d.chars().next()) {
-                    self.note(&format!("event: DTMF {d}"));
+                    self.note(CallNote::Dtmf { digit: d });
                     if self.dtmf.len() < MAX_DTMF {
                         self.dtmf.push_back(d);
                     }
@@ -573,12 +659,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         else {
             return;
         };
-        let what = format!(
-            "event: CHANNEL_EXECUTE_COMPLETE {} {}",
-            ev.application().unwrap_or(""),
-            ev.application_response().unwrap_or("")
-        );
-        self.note(&what);
+        self.notes.note(CallNote::AppDone {
+            app: ev.application().unwrap_or("").into(),
+            response: ev.application_response().unwrap_or("").into(),
+        });
         if self.apps[i].detached {
             self.apps.remove(i);
         } else {

@@ -9,6 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::{AppOutcome, HangupSent, OnKey, Session, SessionError, SocketMode};
+use crate::call::note::CallNote;
 use crate::callflow::HangupCause;
 use crate::esl::{Command, EslError};
 
@@ -131,7 +132,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         if !self.state.is_up() || already {
             return Ok(());
         }
-        self.note(&format!("hangup: {cause}"));
+        self.note(CallNote::HangupSent {
+            cause: cause.as_str().into(),
+        });
         let cmd = if kill {
             self.hangup_sent = HangupSent::Killed;
             Command::Api(format!("uuid_kill {} {cause}", self.call_id))
@@ -149,7 +152,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         if self.state.is_gone() {
             return;
         }
-        self.note("exit");
+        self.note(CallNote::Exit);
         let sent = async {
             self.io.send(Command::Exit).await?;
             while let Some(Ok(_)) = self.io.next().await {}

@@ -50,7 +50,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
                 return Ok(self.owe_dial(d, bridge, status, recording));
             }
         };
-        self.session.note(&format!("dial: {status}"));
+        self.session.note(crate::call::note::CallNote::Dialed {
+            status: status.into(),
+        });
         if d.hangup_on_star {
             self.unsetvar("bridge_terminate_key").await?;
         }

@@ -7,6 +7,8 @@ use std::borrow::Cow;
 use tokio_postgres::types::ToSql;
 
 use super::text;
+use crate::store::backend::Batch;
+use crate::store::record::unix_ms;
 use crate::store::rows::{CallUpdate, Row};
 
 type Text<'a> = Cow<'a, str>;
@@ -97,6 +99,42 @@ impl<'a> CallArrays<'a> {
             &self.iterations,
             &self.uris,
             &self.statuses,
+        ]
+    }
+}
+
+/// The timelines' columns, in `INSERT_TIMELINES`'s parameter order.
+pub(super) struct TimelineArrays<'a> {
+    accounts: Vec<Text<'a>>,
+    call_ids: Vec<Text<'a>>,
+    created: Vec<i64>,
+    entries: Vec<i32>,
+    json: Vec<Text<'a>>,
+}
+
+impl<'a> TimelineArrays<'a> {
+    pub(super) fn new(batch: &'a Batch) -> Self {
+        let t = &batch.timelines;
+        Self {
+            accounts: t.iter().map(|t| text(&t.account_id)).collect(),
+            call_ids: t.iter().map(|t| text(&t.call_id)).collect(),
+            created: t.iter().map(|t| unix_ms(t.created)).collect(),
+            entries: t
+                .iter()
+                .map(|t| i32::try_from(t.entries).unwrap_or(i32::MAX))
+                .collect(),
+            json: t.iter().map(|t| text(&t.json)).collect(),
+        }
+    }
+
+    pub(super) fn params<'p>(&'p self, node: &'p Text<'_>) -> [Param<'p>; 6] {
+        [
+            &self.accounts,
+            &self.call_ids,
+            node,
+            &self.created,
+            &self.entries,
+            &self.json,
         ]
     }
 }

@@ -9,7 +9,7 @@ use tokio_postgres::{NoTls, Row};
 
 use super::PgTarget;
 use crate::store::paging::encode_start_key;
-use crate::store::record::{DebugCall, Page, StoredRecord};
+use crate::store::record::{DebugCall, Page, StoredRecord, StoredTimeline};
 use crate::store::rows::StoredColumns;
 use crate::store::sessions::NewToken;
 use crate::store::StoreError;
@@ -116,6 +116,35 @@ impl PgReader {
         let max = i64::try_from(max).unwrap_or(i64::MAX);
         let rows = client.query(&stmt, &[&account, &call_id, &max]).await?;
         rows.iter().map(stored).collect()
+    }
+}
+
+impl PgReader {
+    pub(crate) async fn call_timeline(
+        &self,
+        account: &str,
+        call_id: &str,
+    ) -> Result<Option<StoredTimeline>, StoreError> {
+        if call_id.contains('\0') {
+            return Ok(None);
+        }
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT call_id, account_id, node, created_ms, timeline FROM debug_timelines
+                 WHERE account_id = $1 AND call_id = $2 ORDER BY id DESC LIMIT 1",
+            )
+            .await?;
+        let Some(row) = client.query_opt(&stmt, &[&account, &call_id]).await? else {
+            return Ok(None);
+        };
+        Ok(Some(StoredTimeline {
+            call_id: row.try_get(0)?,
+            account_id: row.try_get(1)?,
+            node: row.try_get(2)?,
+            created_ms: row.try_get(3)?,
+            json: row.try_get(4)?,
+        }))
     }
 }
 

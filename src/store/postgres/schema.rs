@@ -8,13 +8,13 @@ use tokio_postgres::Client;
 use crate::store::StoreError;
 
 /// The schema version this build writes.
-pub const PG_SCHEMA_VERSION: i64 = 1;
+pub const PG_SCHEMA_VERSION: i64 = 2;
 
 /// The advisory lock every migration takes (an arbitrary constant: "pivot" and 1).
 const MIGRATION_LOCK: i64 = 0x7069_766f_7400_0001;
 
 /// `MIGRATIONS[n]` takes a database from version `n` to `n + 1`.
-const MIGRATIONS: [&str; 1] = [V1];
+const MIGRATIONS: [&str; 2] = [V1, V2];
 
 /// Call ids compare byte by byte (`COLLATE "C"`), as in SQLite, so paging ties break the
 /// same way whatever the database's locale.
@@ -58,6 +58,21 @@ CREATE TABLE api_tokens (
 );
 CREATE INDEX api_tokens_by_account ON api_tokens (account_id, id);
 CREATE INDEX api_tokens_by_expiry ON api_tokens (expires_ms);
+"#;
+
+/// Version 2: one timeline per debug call, its steps as JSON text (served as they are).
+const V2: &str = r#"
+CREATE TABLE debug_timelines (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    call_id TEXT COLLATE "C" NOT NULL,
+    node TEXT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    entries INTEGER NOT NULL,
+    timeline TEXT NOT NULL
+);
+CREATE INDEX debug_timelines_by_call ON debug_timelines (account_id, call_id, id);
+CREATE INDEX debug_timelines_by_created ON debug_timelines (created_ms);
 "#;
 
 /// Brings the database (the first schema of the connection's `search_path`) to

@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use tokio_postgres::{Client, Statement};
 
-use super::arrays::{CallArrays, RecordArrays};
+use super::arrays::{CallArrays, RecordArrays, TimelineArrays};
 use super::{text, PgTarget};
-use crate::store::backend::{Backend, Settled, Wrote};
-use crate::store::record::DebugRecord;
+use crate::store::backend::{Backend, Batch, Settled, Tally, Wrote};
 use crate::store::rows::{call_updates, row};
 use crate::store::StoreError;
 
@@ -43,6 +42,13 @@ ON CONFLICT (account_id, call_id) DO UPDATE SET
     uri = COALESCE(debug_calls.uri, excluded.uri),
     status_code = COALESCE(excluded.status_code, debug_calls.status_code)";
 
+const INSERT_TIMELINES: &str = "
+INSERT INTO debug_timelines (account_id, call_id, node, created_ms, entries, timeline)
+SELECT a, c, $3::text, t, n, j
+FROM UNNEST($1::text[], $2::text[], $4::int8[], $5::int4[], $6::text[])
+    WITH ORDINALITY AS r(a, c, t, n, j, ord)
+ORDER BY ord";
+
 pub(crate) struct PgBackend {
     target: PgTarget,
     node: String,
@@ -57,13 +63,14 @@ struct Conn {
     pid: i32,
     insert: Statement,
     upsert: Statement,
+    timelines: Statement,
 }
 
 struct InDoubt {
     /// The batch's transaction, if it got that far.
     xid: Option<i64>,
     pid: i32,
-    batch: Vec<DebugRecord>,
+    batch: Batch,
 }
 
 impl PgBackend {
@@ -87,15 +94,17 @@ impl PgBackend {
             .get(0);
         let insert = client.prepare(INSERT_RECORDS).await?;
         let upsert = client.prepare(UPSERT_CALLS).await?;
+        let timelines = client.prepare(INSERT_TIMELINES).await?;
         Ok(Conn {
             client,
             pid,
             insert,
             upsert,
+            timelines,
         })
     }
 
-    async fn write_now(&mut self, batch: &[DebugRecord]) -> Result<Wrote, StoreError> {
+    async fn write_now(&mut self, batch: &Batch) -> Result<Wrote, StoreError> {
         let conn = self.conn.as_mut().ok_or(StoreError::Unavailable)?;
         let pid = conn.pid;
         let mut xid = None;
@@ -116,7 +125,7 @@ impl PgBackend {
         self.in_doubt = Some(InDoubt {
             xid,
             pid,
-            batch: batch.to_vec(),
+            batch: batch.clone(),
         });
         Ok(Wrote::InDoubt)
     }
@@ -125,10 +134,10 @@ impl PgBackend {
     /// a transaction still open on the lost session is ended first, so it cannot commit
     /// after the batch was written again.
     async fn settle(&mut self, doubt: InDoubt) -> Result<Settled, StoreError> {
-        let n = doubt.batch.len() as u64;
+        let n = doubt.batch.tally();
         let written = Settled {
             written: n,
-            lost: 0,
+            lost: Tally::default(),
         };
         let Some(xid) = doubt.xid else {
             // It never got a transaction id: nothing of it committed.
@@ -148,7 +157,7 @@ impl PgBackend {
             None => {
                 tracing::warn!("cannot tell whether a debug batch committed; counted lost");
                 Ok(Settled {
-                    written: 0,
+                    written: Tally::default(),
                     lost: n,
                 })
             }
@@ -179,7 +188,7 @@ impl PgBackend {
             // Lost again: `write_now` kept it in doubt.
             Ok(Wrote::InDoubt) => Err(StoreError::Unavailable),
             Err(_) => Ok(Settled {
-                written: 0,
+                written: Tally::default(),
                 lost: written.written,
             }),
         }
@@ -206,6 +215,7 @@ impl PgBackend {
         if let Some(cutoff) = cutoff {
             deleted = chunked(c, "DELETE FROM debug_records WHERE id IN (SELECT id FROM debug_records WHERE created_ms < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)", cutoff).await?;
             chunked(c, "DELETE FROM debug_calls WHERE (account_id, call_id) IN (SELECT account_id, call_id FROM debug_calls WHERE last_ms < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)", cutoff).await?;
+            chunked(c, "DELETE FROM debug_timelines WHERE id IN (SELECT id FROM debug_timelines WHERE created_ms < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)", cutoff).await?;
         }
         chunked(c, "DELETE FROM api_tokens WHERE id IN (SELECT id FROM api_tokens WHERE expires_ms <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)", now_ms).await?;
         Ok(deleted)
@@ -231,26 +241,29 @@ async fn chunked(client: &Client, sql: &str, before: i64) -> Result<usize, Store
 async fn write_batch(
     conn: &mut Conn,
     node: &str,
-    batch: &[DebugRecord],
+    batch: &Batch,
     xid: &mut Option<i64>,
 ) -> Result<(), StoreError> {
-    let rows: Vec<_> = batch.iter().map(row).collect();
+    let rows: Vec<_> = batch.records.iter().map(row).collect();
     let calls = call_updates(&rows);
     let (records, call_arrays) = (RecordArrays::new(&rows), CallArrays::new(&calls));
     let node = text(node);
     let tx = conn.client.transaction().await?;
     *xid = Some(tx.query_one("SELECT txid_current()", &[]).await?.get(0));
-    tx.execute(&conn.insert, &records.params(&node)).await?;
-    tx.execute(&conn.upsert, &call_arrays.params(&node)).await?;
+    if !rows.is_empty() {
+        tx.execute(&conn.insert, &records.params(&node)).await?;
+        tx.execute(&conn.upsert, &call_arrays.params(&node)).await?;
+    }
+    if !batch.timelines.is_empty() {
+        let t = TimelineArrays::new(batch);
+        tx.execute(&conn.timelines, &t.params(&node)).await?;
+    }
     tx.commit().await?;
     Ok(())
 }
 
 impl Backend for PgBackend {
-    fn write(
-        &mut self,
-        batch: &[DebugRecord],
-    ) -> impl Future<Output = Result<Wrote, StoreError>> + Send {
+    fn write(&mut self, batch: &Batch) -> impl Future<Output = Result<Wrote, StoreError>> + Send {
         self.write_now(batch)
     }
 
@@ -275,8 +288,10 @@ impl Backend for PgBackend {
         }
     }
 
-    fn abandon(&mut self) -> u64 {
-        self.in_doubt.take().map_or(0, |d| d.batch.len() as u64)
+    fn abandon(&mut self) -> Tally {
+        self.in_doubt
+            .take()
+            .map_or(Tally::default(), |d| d.batch.tally())
     }
 
     #[cfg(test)]

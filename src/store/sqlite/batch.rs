@@ -3,7 +3,8 @@
 
 use rusqlite::{params, Connection};
 
-use crate::store::record::DebugRecord;
+use crate::store::backend::Batch;
+use crate::store::record::unix_ms;
 use crate::store::rows::{call_updates, row};
 
 const INSERT_RECORD: &str = "
@@ -21,6 +22,10 @@ ON CONFLICT (account_id, call_id) DO UPDATE SET
     uri = COALESCE(uri, excluded.uri),
     status_code = COALESCE(excluded.status_code, status_code)";
 
+const INSERT_TIMELINE: &str = "
+INSERT INTO debug_timelines (account_id, call_id, node, created_ms, entries, timeline)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
 /// Rows deleted per purge statement, so one purge never holds a huge transaction.
 pub(crate) const PURGE_CHUNK: i64 = 5000;
 
@@ -28,9 +33,9 @@ pub(crate) const PURGE_CHUNK: i64 = 5000;
 pub(crate) fn write_batch(
     conn: &mut Connection,
     node: &str,
-    batch: &[DebugRecord],
+    batch: &Batch,
 ) -> rusqlite::Result<()> {
-    let rows: Vec<_> = batch.iter().map(row).collect();
+    let rows: Vec<_> = batch.records.iter().map(row).collect();
     let tx = conn.transaction()?;
     {
         let mut insert = tx.prepare_cached(INSERT_RECORD)?;
@@ -66,6 +71,17 @@ pub(crate) fn write_batch(
                 c.status_code,
             ])?;
         }
+        let mut timeline = tx.prepare_cached(INSERT_TIMELINE)?;
+        for t in &batch.timelines {
+            timeline.execute(params![
+                t.account_id,
+                t.call_id,
+                node,
+                unix_ms(t.created),
+                t.entries,
+                t.json,
+            ])?;
+        }
     }
     tx.commit()
 }
@@ -89,6 +105,12 @@ pub(crate) fn purge(
             conn,
             "DELETE FROM debug_calls WHERE (account_id, call_id) IN
                 (SELECT account_id, call_id FROM debug_calls WHERE last_ms < ?1 LIMIT ?2)",
+            cutoff,
+        )?;
+        chunked(
+            conn,
+            "DELETE FROM debug_timelines WHERE id IN
+                (SELECT id FROM debug_timelines WHERE created_ms < ?1 LIMIT ?2)",
             cutoff,
         )?;
     }

@@ -18,8 +18,7 @@ pub(crate) use reader::SqliteReader;
 pub use schema::SCHEMA_VERSION;
 pub(crate) use sessions::SqliteSessions;
 
-use super::backend::{Backend, Settled, Wrote};
-use super::record::DebugRecord;
+use super::backend::{Backend, Batch, Settled, Tally, Wrote};
 use super::writer::LogLimiter;
 use super::StoreError;
 use schema::FileId;
@@ -57,7 +56,7 @@ impl SqliteBackend {
         &self.path
     }
 
-    fn write_now(&mut self, batch: &[DebugRecord]) -> Result<(), StoreError> {
+    fn write_now(&mut self, batch: &Batch) -> Result<(), StoreError> {
         if schema::file_id(&self.path) != self.file {
             self.reopen();
         }
@@ -105,10 +104,7 @@ impl SqliteBackend {
 /// SQLite's work is synchronous and runs on the writer's own thread, so each future is
 /// ready at once.
 impl Backend for SqliteBackend {
-    fn write(
-        &mut self,
-        batch: &[DebugRecord],
-    ) -> impl Future<Output = Result<Wrote, StoreError>> + Send {
+    fn write(&mut self, batch: &Batch) -> impl Future<Output = Result<Wrote, StoreError>> + Send {
         std::future::ready(self.write_now(batch).map(|()| Wrote::Committed))
     }
 
@@ -128,8 +124,8 @@ impl Backend for SqliteBackend {
         std::future::ready(Ok(Settled::default()))
     }
 
-    fn abandon(&mut self) -> u64 {
-        0
+    fn abandon(&mut self) -> Tally {
+        Tally::default()
     }
 
     #[cfg(test)]

@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, Row};
 
 use super::schema::{self, FileId};
 use crate::store::paging::encode_start_key;
-use crate::store::record::{DebugCall, Page, StoredRecord};
+use crate::store::record::{DebugCall, Page, StoredRecord, StoredTimeline};
 use crate::store::rows::StoredColumns;
 use crate::store::StoreError;
 
@@ -52,6 +52,41 @@ impl SqliteReader {
             .run(move |conn| records(conn, &account, &call_id, max))
             .await
     }
+}
+
+impl SqliteReader {
+    pub(crate) async fn call_timeline(
+        &self,
+        account: &str,
+        call_id: &str,
+    ) -> Result<Option<StoredTimeline>, StoreError> {
+        let (account, call_id) = (account.to_owned(), call_id.to_owned());
+        self.pool
+            .run(move |conn| timeline(conn, &account, &call_id))
+            .await
+    }
+}
+
+/// The call's latest timeline (a call has one; a call id seen twice keeps the last).
+fn timeline(
+    conn: &Connection,
+    account: &str,
+    call_id: &str,
+) -> Result<Option<StoredTimeline>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT call_id, account_id, node, created_ms, timeline FROM debug_timelines
+         WHERE account_id = ?1 AND call_id = ?2 ORDER BY id DESC LIMIT 1",
+    )?;
+    let mut rows = stmt.query_map(params![account, call_id], |row| {
+        Ok(StoredTimeline {
+            call_id: row.get(0)?,
+            account_id: row.get(1)?,
+            node: row.get(2)?,
+            created_ms: row.get(3)?,
+            json: row.get(4)?,
+        })
+    })?;
+    Ok(rows.next().transpose()?)
 }
 
 /// A few connections to one file, used on tokio's blocking pool.

@@ -4,7 +4,8 @@
 //! Version 1 held the records only; version 2 added `debug_calls`, one summary row per call,
 //! so listing calls newest first is an index walk instead of a scan of every record;
 //! version 3 added the `node` that wrote each record and call, and `api_tokens` (REST API
-//! sessions that survive a restart).
+//! sessions that survive a restart); version 4 added `debug_timelines`, one row per debug
+//! call: its steps as JSON.
 
 use std::path::Path;
 use std::time::Duration;
@@ -14,12 +15,12 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 use super::StoreError;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const VERSION_TABLE: &str = "pivot_schema_version";
 
 /// `MIGRATIONS[n]` takes a file from version `n` to `n + 1`.
-const MIGRATIONS: [&str; 3] = [V1, V2, V3];
+const MIGRATIONS: [&str; 4] = [V1, V2, V3, V4];
 
 const V1: &str = "
 CREATE TABLE pivot_schema_version (version INTEGER NOT NULL);
@@ -74,6 +75,20 @@ CREATE TABLE api_tokens (
 );
 CREATE INDEX api_tokens_by_account ON api_tokens (account_id, id);
 CREATE INDEX api_tokens_by_expiry ON api_tokens (expires_ms);
+";
+
+const V4: &str = "
+CREATE TABLE debug_timelines (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id TEXT NOT NULL,
+    call_id TEXT NOT NULL,
+    node TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    entries INTEGER NOT NULL,
+    timeline TEXT NOT NULL
+);
+CREATE INDEX debug_timelines_by_call ON debug_timelines (account_id, call_id, id);
+CREATE INDEX debug_timelines_by_created ON debug_timelines (created_ms);
 ";
 
 /// Opens (creating if needed) the writer's connection and brings the file to

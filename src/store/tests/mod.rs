@@ -47,6 +47,7 @@ on_both!(
     hostile_text_is_stored_as_text,
     two_nodes_on_one_database_read_each_others_calls,
     sessions_survive_a_restart_and_are_capped_per_account,
+    timelines_are_kept_per_account_counted_and_expire,
 );
 
 pub(crate) fn request(call: &str, account: &str, iteration: u32) -> DebugRecord {

@@ -7,7 +7,9 @@ use std::time::{Duration, SystemTime};
 
 use super::fixture::Fixture;
 use super::{aged, attempt, request};
-use crate::store::{DebugRecord, Entry, NewToken, StoreError, PAGE_SIZE_MAX, QUEUE_MAX_BYTES};
+use crate::store::{
+    DebugRecord, Entry, NewToken, StoreError, TimelineRecord, PAGE_SIZE_MAX, QUEUE_MAX_BYTES,
+};
 
 pub(super) async fn records_come_back_in_order_with_their_node(f: Fixture) {
     let store = f.open("node-a").await;
@@ -341,4 +343,42 @@ pub(super) async fn sessions_survive_a_restart_and_are_capped_per_account(f: Fix
         None,
         "expired"
     );
+}
+
+fn timeline(call: &str, account: &str, age_days: u64, steps: &str) -> TimelineRecord {
+    TimelineRecord {
+        call_id: call.into(),
+        account_id: account.into(),
+        created: SystemTime::now() - Duration::from_secs(age_days * 86_400),
+        entries: 1,
+        json: format!(r#"[{{"t_ms":0,"step":"{steps}"}}]"#),
+    }
+}
+
+pub(super) async fn timelines_are_kept_per_account_counted_and_expire(f: Fixture) {
+    let store = f.open("node-t").await;
+    store.sink.timeline(timeline("c1", "alice", 0, "answer"));
+    store.sink.timeline(timeline("c1", "bob", 0, "exit"));
+    store.sink.timeline(timeline("old", "alice", 40, "exit"));
+    // A NUL from a web app's text must not cost the timeline (PostgreSQL text has none).
+    store.sink.timeline(timeline("nul", "alice", 0, "a\0b"));
+    store.sink.record(request("c1", "alice", 1));
+    store.writer.flush().await.unwrap();
+    let stats = store.sink.stats();
+    assert_eq!((stats.timelines_written, stats.timelines_dropped), (4, 0));
+    assert_eq!(stats.written, 1, "records are counted apart");
+    let r = &store.reader;
+    let alice = r.call_timeline("alice", "c1").await.unwrap().unwrap();
+    assert_eq!(alice.node, "node-t");
+    let json = alice.to_json();
+    assert_eq!(json["entries"][0]["step"], "answer");
+    assert_eq!(json["call_id"], "c1");
+    let bob = r.call_timeline("bob", "c1").await.unwrap().unwrap();
+    assert_eq!(bob.to_json()["entries"][0]["step"], "exit");
+    assert_eq!(r.call_timeline("carol", "c1").await.unwrap(), None);
+    assert!(r.call_timeline("alice", "nul").await.unwrap().is_some());
+    store.writer.purge_expired().await.unwrap();
+    assert_eq!(r.call_timeline("alice", "old").await.unwrap(), None);
+    assert!(r.call_timeline("alice", "c1").await.unwrap().is_some());
+    store.writer.shutdown().await;
 }
