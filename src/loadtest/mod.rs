@@ -110,6 +110,10 @@ pub async fn run(opts: LoadOptions) -> Result<Report, LoadError> {
     let mut names = vec![opts.switch_proc.clone()];
     names.extend(opts.procs.iter().cloned());
     let procs = procstat::Procs::find(&names)?;
+    for (name, pids) in procs.several() {
+        // Every process of that name is summed: say so, a stray one would skew the numbers.
+        tracing::warn!(process = %name, ?pids, "several processes have this name: their CPU is summed (name a pid with --proc to measure one)");
+    }
     let options = Options {
         job_timeout: opts.call_timeout,
         event_capacity: 65_536,

@@ -35,20 +35,29 @@ impl Procs {
     pub fn find(names: &[String]) -> Result<Procs, ProcError> {
         let mut out = Vec::with_capacity(names.len());
         for name in names {
-            let pids = match name.parse::<u32>() {
-                Ok(pid) => vec![pid],
-                Err(_) => find_pids(Path::new("/proc"), name)?,
+            let (label, pids) = match name.parse::<u32>() {
+                // A pid is reported under its command name: "freeswitch (pid 28234)".
+                Ok(pid) => (pid_label(Path::new("/proc"), pid), vec![pid]),
+                Err(_) => (name.clone(), find_pids(Path::new("/proc"), name)?),
             };
             if pids.is_empty() {
                 return Err(ProcError::NotFound(name.clone()));
             }
-            out.push((name.clone(), pids));
+            out.push((label, pids));
         }
         Ok(Procs(out))
     }
 
     pub fn names(&self) -> Vec<String> {
         self.0.iter().map(|(n, _)| n.clone()).collect()
+    }
+
+    /// The names that matched more than one process, with their pids.
+    pub fn several(&self) -> impl Iterator<Item = (&str, &[u32])> {
+        self.0
+            .iter()
+            .filter(|(_, pids)| pids.len() > 1)
+            .map(|(n, pids)| (n.as_str(), pids.as_slice()))
     }
 
     pub fn sample(&self) -> Result<Sample, ProcError> {
@@ -65,6 +74,14 @@ impl Procs {
             times.push(total);
         }
         Ok(Sample(times))
+    }
+}
+
+/// `COMM (pid PID)`, or `pid PID` when /proc has no name for it.
+fn pid_label(proc_root: &Path, pid: u32) -> String {
+    match std::fs::read_to_string(proc_root.join(pid.to_string()).join("comm")) {
+        Ok(comm) if !comm.trim().is_empty() => format!("{} (pid {pid})", comm.trim()),
+        _ => format!("pid {pid}"),
     }
 }
 
@@ -139,6 +156,8 @@ mod tests {
         let procs = Procs::find(&[me.to_string()]).unwrap();
         assert_eq!(procs.sample().unwrap().0.len(), 1);
         let comm = std::fs::read_to_string(format!("/proc/{me}/comm")).unwrap();
+        let label = format!("{} (pid {me})", comm.trim_end());
+        assert_eq!(procs.names(), vec![label], "a pid is named by its command");
         let pids = find_pids(Path::new("/proc"), comm.trim_end()).unwrap();
         assert!(!pids.contains(&me), "never itself");
         let init = find_pids(Path::new("/proc"), "no-such-command-xyz").unwrap();

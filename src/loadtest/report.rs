@@ -159,24 +159,23 @@ impl Report {
         }
         if let [a, b] = &sums[..] {
             let _ = writeln!(out, "\nratios {} / {}", a.extension, b.extension);
-            let r = |x: f64, y: f64| if y > 0.0 { x / y } else { f64::NAN };
             let (la, lb) = (&a.first_audio_ms, &b.first_audio_ms);
             let _ = writeln!(
                 out,
-                "  first audio mean {:.2}×  p95 {:.2}×",
-                r(la.mean, lb.mean),
-                r(la.p95, lb.p95)
+                "  first audio mean {}  p95 {}",
+                ratio(la.mean, lb.mean),
+                ratio(la.p95, lb.p95)
             );
             for name in &self.procs {
                 let (x, y) = (a.cpu_ms_per_call[name], b.cpu_ms_per_call[name]);
-                let _ = writeln!(out, "  CPU/call {name} {:.2}×", r(x, y));
+                let _ = writeln!(out, "  CPU/call {name} {}", ratio(x, y));
             }
             let _ = writeln!(
                 out,
-                "  CPU/call all {:.2}×",
-                r(a.all_cpu_ms_per_call, b.all_cpu_ms_per_call)
+                "  CPU/call all {}",
+                ratio(a.all_cpu_ms_per_call, b.all_cpu_ms_per_call)
             );
-            let _ = writeln!(out, "  calls/s {:.2}×", r(a.calls_per_sec, b.calls_per_sec));
+            let _ = writeln!(out, "  calls/s {}", ratio(a.calls_per_sec, b.calls_per_sec));
         }
         out
     }
@@ -187,6 +186,16 @@ impl Report {
             "concurrency": self.concurrency,
             "extensions": self.summaries(),
         })
+    }
+}
+
+/// `x / y` as `1.25×`; `n/a` when there is nothing to compare against (a process that used
+/// no CPU on the compared extension, such as pivot against mod_httapi).
+fn ratio(x: f64, y: f64) -> String {
+    if y > 0.0 && x.is_finite() {
+        format!("{:.2}×", x / y)
+    } else {
+        "n/a".to_string()
     }
 }
 
@@ -250,5 +259,24 @@ mod tests {
         assert!(text.contains("ratios 9000 / 9020"), "{text}");
         assert!(text.contains("CPU/call freeswitch 2.00×"), "{text}");
         assert!(text.contains("calls/s 0.50×"), "{text}");
+    }
+
+    #[test]
+    fn a_process_idle_on_the_compared_extension_has_no_ratio() {
+        let opts = LoadOptions::default();
+        let mut r = Report::new(&opts, vec!["freeswitch".into(), "pivot".into()]);
+        let ms = Duration::from_millis;
+        r.add(
+            "9000",
+            RunStats::new(vec![ok(10)], ms(100), vec![ms(10), ms(1)]),
+        );
+        r.add(
+            "9020",
+            RunStats::new(vec![ok(10)], ms(100), vec![ms(8), ms(0)]),
+        );
+        let text = r.render();
+        assert!(text.contains("CPU/call pivot n/a"), "{text}");
+        assert!(text.contains("CPU/call freeswitch 1.25×"), "{text}");
+        assert!(!text.contains("NaN"), "{text}");
     }
 }
