@@ -6,35 +6,16 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::harness::{Pivot, ACCOUNT, API_KEY, OTHER_API_KEY};
+use crate::support::debug_api::{get_json, login_at};
 use crate::support::fake_fs::{FakeCall, FakeFs};
 use crate::support::web::{Reply, WebApp};
 
 async fn login(pivot: &Pivot, key: &str) -> String {
-    let body = serde_json::json!({"data": {"api_key": key}});
-    let resp = reqwest::Client::new()
-        .put(pivot.api_url("/v2/api_auth"))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let v: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
-    v["auth_token"].as_str().unwrap().to_string()
+    login_at(&pivot.api_url("/v2/api_auth"), key).await
 }
 
 async fn get(pivot: &Pivot, token: &str, path: &str) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .get(pivot.api_url(path))
-        .header("X-Auth-Token", token)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (
-        status,
-        serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap(),
-    )
+    get_json(&pivot.api_url(path), token).await
 }
 
 fn detail_path(call_id: &str) -> String {

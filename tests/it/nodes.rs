@@ -10,21 +10,13 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::harness::{Node, PgDb, Proxy, ACCOUNT, API_KEY, OTHER_API_KEY};
+use crate::support::debug_api::login_at;
 use crate::support::fake_fs::{FakeCall, FakeFs};
 use crate::support::transcript::Transcript;
 use crate::support::web::{Reply, WebApp};
 
 async fn login(node: &Node, key: &str) -> String {
-    let body = serde_json::json!({"data": {"api_key": key}});
-    let resp = reqwest::Client::new()
-        .put(node.api_url("/v2/api_auth"))
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let v: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
-    v["auth_token"].as_str().unwrap().to_owned()
+    login_at(&node.api_url("/v2/api_auth"), key).await
 }
 
 async fn call(node: &Node, method: reqwest::Method, path: &str, token: &str) -> (u16, Value) {

@@ -9,21 +9,12 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::harness::{Pivot, ACCOUNT, API_KEY, OTHER_ACCOUNT, OTHER_API_KEY};
-use crate::support::debug_api::records_until;
+use crate::support::debug_api::{get_json, login_at, records_until};
 use crate::support::fake_fs::{AppScript, FakeCall, FakeFs};
 use crate::support::web::{Reply, WebApp};
 
 pub async fn login(pivot: &Pivot, key: &str) -> String {
-    let body = serde_json::json!({"data": {"api_key": key}});
-    let resp = reqwest::Client::new()
-        .put(pivot.api_url("/v2/api_auth"))
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let v: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
-    v["auth_token"].as_str().unwrap().to_string()
+    login_at(&pivot.api_url("/v2/api_auth"), key).await
 }
 
 fn timeline_path(account: &str, call_id: &str) -> String {
@@ -31,17 +22,7 @@ fn timeline_path(account: &str, call_id: &str) -> String {
 }
 
 async fn get(pivot: &Pivot, token: &str, path: &str) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .get(pivot.api_url(path))
-        .header("X-Auth-Token", token)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (
-        status,
-        serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap(),
-    )
+    get_json(&pivot.api_url(path), token).await
 }
 
 /// The call's timeline once the writer has it (it is written when the call ends, off the

@@ -9,9 +9,14 @@ use crate::harness::{Pivot, ACCOUNT, API_KEY};
 
 /// An `X-Auth-Token` for the example account.
 pub async fn login(pivot: &Pivot) -> String {
-    let body = serde_json::json!({"data": {"api_key": API_KEY}});
+    login_at(&pivot.api_url("/v2/api_auth"), API_KEY).await
+}
+
+/// Logs in with `key` at `url` (a node's `/v2/api_auth`); the token.
+pub async fn login_at(url: &str, key: &str) -> String {
+    let body = serde_json::json!({"data": {"api_key": key}});
     let resp = reqwest::Client::new()
-        .put(pivot.api_url("/v2/api_auth"))
+        .put(url)
         .header("content-type", "application/json")
         .body(body.to_string())
         .send()
@@ -20,6 +25,21 @@ pub async fn login(pivot: &Pivot) -> String {
     assert_eq!(resp.status(), 201);
     let v: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
     v["auth_token"].as_str().unwrap().to_string()
+}
+
+/// `GET url` with the token: the status and the JSON body.
+pub async fn get_json(url: &str, token: &str) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .get(url)
+        .header("X-Auth-Token", token)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (
+        status,
+        serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap(),
+    )
 }
 
 /// The call's records once there are at least `n`; panics after about ten seconds.
