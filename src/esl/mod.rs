@@ -8,6 +8,7 @@
 
 mod block;
 mod budget;
+mod check;
 pub mod client;
 mod codec;
 mod command;
