@@ -3,7 +3,6 @@
 //! `headers`). Owns the line grammar (nom), the line and blank-line scans (memchr) and the
 //! header count limit; does not know frame kinds.
 
-use std::cell::RefCell;
 use std::ops::Range;
 
 use nom::bytes::complete::{tag, take_until};
@@ -167,36 +166,6 @@ pub(crate) fn index_block(
         rest: bytes.len(),
         content_length: lines.content_length,
     })
-}
-
-thread_local! {
-    /// Where an event's index is built before it is copied out at its exact size: one per
-    /// thread, not one per connection.
-    static SCRATCH: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
-}
-
-/// A scratch index bigger than this (a hostile event) is not kept.
-const KEEP_SCRATCH: usize = 4096;
-
-/// `index_block` into a `Vec` of the exact size (one allocation).
-pub(crate) fn index_exact_with(
-    bytes: &[u8],
-    max_headers: usize,
-) -> Result<(Vec<Entry>, Indexed), FrameError> {
-    SCRATCH.with_borrow_mut(|scratch| {
-        scratch.clear();
-        let found = index_block(bytes, max_headers, scratch)?;
-        let entries = scratch.to_vec();
-        if scratch.capacity() > KEEP_SCRATCH {
-            *scratch = Vec::new();
-        }
-        Ok((entries, found))
-    })
-}
-
-/// The index of a block that passed `check::check_block` (so no limit is hit again).
-pub(crate) fn index_exact(bytes: &[u8]) -> Result<Vec<Entry>, FrameError> {
-    index_exact_with(bytes, usize::MAX).map(|(entries, _)| entries)
 }
 
 /// What `index_block` found besides the entries.

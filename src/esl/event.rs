@@ -2,15 +2,13 @@
 //! Owns decoding an event body (plain or JSON) and the named accessors; does not decide what
 //! an event means for a call (that is `call`).
 
-use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt;
 use std::ops::Range;
 
 use bytes::Bytes;
 
-use super::block::{self, check_len};
-use super::check::check_block;
-use super::decode::text;
+use super::block::{self, check_len, Entry};
 use super::frame::{content_length, FrameError, Limits};
 use super::headers::{Builder, Headers, UNDEF};
 
@@ -26,6 +24,15 @@ pub enum EventError {
     #[error("JSON event: {0}")]
     Json(String),
 }
+
+thread_local! {
+    /// Where an event's index is built before it is copied out at its exact size: one per
+    /// thread, not one per connection.
+    static SCRATCH: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A scratch index bigger than this (a hostile event) is not kept.
+const KEEP_SCRATCH: usize = 4096;
 
 /// One event: its headers (percent-decoded for plain events, when read) and its own body, if
 /// any. A plain event keeps the bytes it came in; its headers are spans of them.
@@ -49,38 +56,34 @@ impl Event {
         Self::from_plain_bytes(Bytes::copy_from_slice(body), limits)
     }
 
-    /// [`Event::from_plain`] keeping `bytes`: nothing decoded or indexed yet when the block
-    /// is plain (`check::check_block`), else indexed now by the exact route.
+    /// [`Event::from_plain`] keeping `bytes`: one index allocation, nothing decoded yet.
     pub(crate) fn from_plain_bytes(bytes: Bytes, limits: &Limits) -> Result<Event, EventError> {
         let len = bytes.len();
         check_len(len)?;
-        let (headers, declared, rest) = match check_block(&bytes, limits.max_headers) {
-            Some(checked) => {
-                let declared = checked.content_length.map(|r| text(&bytes[r], true));
-                let declared = declared.map(Cow::into_owned);
-                (Headers::indexed_later(bytes), declared, checked.rest)
+        let (entries, found) = SCRATCH.with_borrow_mut(|scratch| {
+            scratch.clear();
+            let found = block::index_block(&bytes, limits.max_headers, scratch)?;
+            let entries = scratch.to_vec();
+            if scratch.capacity() > KEEP_SCRATCH {
+                *scratch = Vec::new();
             }
-            None => {
-                let (entries, found) = block::index_exact_with(&bytes, limits.max_headers)?;
-                let headers = Headers::from_parts(bytes, entries, true);
-                // Found while indexing: the lookup would be a pass over every name.
-                let declared = found.content_length.map(|i| headers.view().value(i));
-                let declared = declared.map(Cow::into_owned);
-                (headers, declared, found.rest)
-            }
-        };
+            Ok::<_, FrameError>((entries, found))
+        })?;
+        let headers = Headers::from_parts(bytes, entries, true);
+        // Found while indexing: the lookup would be a pass over every name.
+        let declared = found.content_length.map(|i| headers.view().value(i));
         let body = match declared.filter(|v| v != UNDEF) {
             None => None,
             Some(value) => {
                 let declared = content_length(&value, limits)?;
-                let available = len - rest;
+                let available = len - found.rest;
                 if declared > available {
                     return Err(EventError::ShortBody {
                         declared,
                         available,
                     });
                 }
-                Some(rest..rest + declared)
+                Some(found.rest..found.rest + declared)
             }
         };
         Ok(Event { headers, body })

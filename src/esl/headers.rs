@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 
-use super::block::{self, Entry};
+use super::block::Entry;
 #[cfg(test)]
 use super::block::{name_end, snippet};
 pub use super::decode::percent_decode;
@@ -28,12 +28,11 @@ pub(crate) const COMMAND_KEY: usize = usize::MAX;
 ///
 /// The bytes are shared (`bytes::Bytes`) and each header is three offsets into them: no
 /// string per header. Values of parsed FreeSWITCH frames are percent-decoded when read, and
-/// the decoded text is kept, so reading a value twice decodes it once. An event body's index
-/// is made at its first lookup (the block was checked when the event was decoded).
+/// the decoded text is kept, so reading a value twice decodes it once.
 #[derive(Clone, Default)]
 pub struct Headers {
     bytes: Bytes,
-    entries: OnceLock<Vec<Entry>>,
+    entries: Vec<Entry>,
     /// Entries before this index hold percent-encoded values (pushed ones are literal).
     decoded: usize,
     memo: Memo,
@@ -139,34 +138,16 @@ impl Headers {
         Headers {
             decoded: if decode { entries.len() } else { 0 },
             bytes,
-            entries: OnceLock::from(entries),
+            entries,
             memo: Memo::default(),
             all: OnceLock::new(),
         }
-    }
-
-    /// An event body's headers, indexed at the first lookup: `bytes` passed
-    /// `check::check_block` (every value percent-encoded).
-    pub(crate) fn indexed_later(bytes: Bytes) -> Self {
-        Headers {
-            decoded: usize::MAX,
-            bytes,
-            entries: OnceLock::new(),
-            memo: Memo::default(),
-            all: OnceLock::new(),
-        }
-    }
-
-    fn entries(&self) -> &[Entry] {
-        // A checked block indexes without an error (an empty index if it ever did not).
-        self.entries
-            .get_or_init(|| block::index_exact(&self.bytes).unwrap_or_default())
     }
 
     pub(crate) fn view(&self) -> HeaderView<'_> {
         HeaderView {
             bytes: &self.bytes,
-            entries: self.entries(),
+            entries: &self.entries,
             decoded: self.decoded,
         }
     }
@@ -202,7 +183,7 @@ impl Headers {
 
     /// Entry `i`'s value as text: borrowed when it needs no decoding, else decoded once.
     fn value(&self, i: usize) -> &str {
-        let raw = &self.bytes[self.entries()[i].value()];
+        let raw = &self.bytes[self.entries[i].value()];
         let decode = i < self.decoded;
         if !decode || memchr::memchr(b'%', raw).is_none() {
             if let Ok(text) = std::str::from_utf8(raw) {
@@ -256,7 +237,7 @@ impl Headers {
                 .collect()
         });
         let raw = |range| std::str::from_utf8(&self.bytes[range]).unwrap_or_default();
-        let entry = self.entries()[i];
+        let entry = self.entries[i];
         let name = all[i].0.as_deref().unwrap_or_else(|| raw(entry.name()));
         let value = all[i].1.as_deref().unwrap_or_else(|| raw(entry.value()));
         (name, value)
@@ -264,12 +245,12 @@ impl Headers {
 
     /// Number of header lines (duplicates counted).
     pub fn len(&self) -> usize {
-        self.entries().len()
+        self.entries.len()
     }
 
     /// True when there is no header.
     pub fn is_empty(&self) -> bool {
-        self.entries().is_empty()
+        self.entries.is_empty()
     }
 
     /// Parses header lines (no blank line, no command line). `decode` percent-decodes values.
@@ -306,11 +287,10 @@ pub(crate) struct Builder {
 
 impl From<Headers> for Builder {
     fn from(headers: Headers) -> Self {
-        let entries = headers.entries().to_vec();
         Builder {
-            decoded: headers.decoded.min(entries.len()),
             buf: Vec::from(headers.bytes),
-            entries,
+            entries: headers.entries,
+            decoded: headers.decoded,
         }
     }
 }

@@ -8,7 +8,6 @@
 
 mod block;
 mod budget;
-mod check;
 pub mod client;
 mod codec;
 mod command;
