@@ -86,6 +86,11 @@ impl FrameCodec {
     /// Drops a frame's bytes from the front of `src`, and a big emptied buffer with them.
     fn consume(src: &mut BytesMut, found: &Found) {
         src.advance(found.total);
+        Self::tidy(src);
+    }
+
+    /// Swaps a big emptied (or mostly drained) buffer for a small one.
+    fn tidy(src: &mut BytesMut) {
         if src.is_empty() && src.capacity() > IDLE_CAPACITY {
             *src = BytesMut::with_capacity(IDLE_CAPACITY);
         } else if src.capacity() > SHRINK_ABOVE && src.len() <= FRESH_CAPACITY / 2 {
@@ -129,9 +134,10 @@ impl Decoder for FrameCodec {
 
 /// FreeSWITCH's side of an outbound socket: decodes [`Message`]s, encodes [`Command`]s.
 ///
-/// A message is read from the frame where it lies in the read buffer; it copies only what it
-/// keeps (an event's body and its index, a reply's text), so a decoded event costs two
-/// allocations and its headers are decoded only when asked for.
+/// A frame is split off the read buffer (sharing its memory); an event keeps its body there,
+/// other messages copy what they keep (the connect reply's header block, a reply's text), so
+/// a decoded event costs one allocation (its index) and its headers are decoded only when
+/// asked for.
 #[derive(Debug, Default)]
 pub struct EslCodec {
     frames: FrameCodec,
@@ -160,8 +166,11 @@ impl EslCodec {
         let Some(found) = codec.next(src)? else {
             return Ok(None);
         };
-        let message = Message::from_found(&mut codec.scanner, src, &found, &codec.limits);
-        FrameCodec::consume(src, &found);
+        // The frame leaves the read buffer as its own handle on the same memory: an event
+        // keeps its body there (no copy), and the buffer's free tail goes on taking reads.
+        let taken = src.split_to(found.total);
+        let message = Message::from_found(&mut codec.scanner, taken, &found, &codec.limits);
+        FrameCodec::tidy(src);
         Ok(Some(message?))
     }
 }

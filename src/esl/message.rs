@@ -3,6 +3,8 @@
 //! copies only what a message keeps. Does not parse frames or track which reply answers which
 //! command.
 
+use bytes::BytesMut;
+
 use super::event::{ChannelData, Event, EventError};
 use super::frame::{Found, Frame, FrameScanner, Limits};
 use super::headers::HeaderView;
@@ -84,17 +86,25 @@ impl Message {
         })
     }
 
-    /// The codec's path: the frame `found` is read where it lies in `buf`, and only what the
-    /// message keeps is copied (an event's body, the connect reply's header block, a text).
+    /// The codec's path: `taken` holds the frame `found` (split off the read buffer, sharing
+    /// its memory). An event keeps its body where it was read, with no copy; the other
+    /// messages copy what they keep (the connect reply's header block, a text), so a message
+    /// that lives as long as the call does not hold on to a read buffer.
     pub(crate) fn from_found(
         scanner: &mut FrameScanner,
-        buf: &[u8],
+        taken: BytesMut,
         found: &Found,
         limits: &Limits,
     ) -> Result<Message, MessageError> {
+        let buf: &[u8] = &taken;
         let frame = &buf[found.start..found.total];
         let body = found.body.clone().map(|range| &frame[range]);
         let kind = classify(scanner.view(buf, found), body, found.command.is_some())?;
+        if let (Kind::Plain(_), Some(range)) = (&kind, &found.body) {
+            let at = found.start + range.start..found.start + range.end;
+            let body = taken.freeze().slice(at);
+            return Ok(Message::Event(Event::from_plain_bytes(body, limits)?));
+        }
         Ok(match complete(kind, limits)? {
             Ok(message) => message,
             Err(Keep::Headers) => {
