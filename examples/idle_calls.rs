@@ -7,6 +7,7 @@
 //! ```text
 //! cargo build --release --bin pivot
 //! cargo run --release --example idle_calls -- --calls 10000 [--hold 90] [--waves 2] [--pivot target/release/pivot]
+//! PIVOT_LOG=pivot::memory=debug cargo run ...   # pivot's log on stderr, at that level
 //! ```
 //! Linux only (/proc); needs `ulimit -n` above twice the number of calls. Loopback only.
 
@@ -98,12 +99,20 @@ fn start_pivot(options: &Options, dir: &std::path::Path, esl: SocketAddr) -> Chi
     );
     let path = dir.join("pivot.toml");
     std::fs::write(&path, config).expect("write the config");
+    // PIVOT_LOG=pivot::memory=debug (say) shows pivot's log lines on stderr.
+    let log = match std::env::var_os("PIVOT_LOG") {
+        Some(_) => Stdio::inherit(),
+        None => Stdio::null(),
+    };
     Command::new(&options.pivot)
         .args(["serve", "--config"])
         .arg(&path)
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("PIVOT_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("start pivot (build it first: cargo build --release --bin pivot)")
 }
