@@ -180,8 +180,10 @@ async fn wave(name: &str, pid: u32, esl: SocketAddr, url: &str, options: &Option
         "{name}: all calls ended {:.1} s after the start ({failed} failed)",
         started.elapsed().as_secs_f64()
     );
-    for wait in [1, 3, 5, 10] {
-        tokio::time::sleep(Duration::from_secs(if wait == 1 { 1 } else { 2 })).await;
+    let mut waited = 0;
+    for wait in [1, 3, 5, 10, 20] {
+        tokio::time::sleep(Duration::from_secs(wait - waited)).await;
+        waited = wait;
         let (rss, _) = usage(pid);
         println!("{name}: RSS {rss} KiB about {wait} s after the calls ended");
     }

@@ -116,15 +116,8 @@ impl App {
     /// Serves calls until `shutdown.stop_accepting` fires, then drains calls (up to `grace`),
     /// flushes the debug log and stops the API.
     pub async fn run(self, grace: Duration) -> std::io::Result<()> {
-        let trim_stop = tokio_util::sync::CancellationToken::new();
-        let trimmer = tokio::spawn(crate::memory::trim_after_load(
-            self.engine.clone(),
-            trim_stop.clone(),
-        ));
         let result =
             server::run(self.esl_listener, self.engine.clone(), self.shutdown, grace).await;
-        trim_stop.cancel();
-        let _ = trimmer.await;
         // Calls are over: whatever they logged is in the queue; flush it before exiting.
         drop(self.engine);
         self.writer.shutdown().await;

@@ -3,9 +3,7 @@
 //!
 //! Data flows one way: `server` → `call` → `callflow` → (`pivot` for HTTP, `esl` for
 //! commands); `store` is fed through a channel; `api` reads `store` (and keeps its tokens there).
-// Denied, not forbidden: `memory::trim` calls glibc's `malloc_trim`, the one `unsafe`
-// block of the crate, allowed there alone.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 pub mod api;
 pub mod app;
@@ -17,7 +15,6 @@ pub mod config;
 pub mod esl;
 pub mod hint;
 pub mod loadtest;
-pub mod memory;
 pub mod metrics;
 pub mod pivot;
 pub mod route;
