@@ -7,6 +7,7 @@
 //! ```text
 //! cargo build --release --bin pivot
 //! cargo run --release --example idle_calls -- --calls 10000 [--hold 90] [--waves 2] [--pivot target/release/pivot]
+//! PIVOT_LOG=pivot::memory=debug cargo run ...   # pivot's log on stderr, at that level
 //! ```
 //! Linux only (/proc); needs `ulimit -n` above twice the number of calls. Loopback only.
 
@@ -87,19 +88,31 @@ async fn web_app() -> SocketAddr {
 
 fn start_pivot(options: &Options, dir: &std::path::Path, esl: SocketAddr) -> Child {
     let config = format!(
-        "[esl]\nlisten = \"{esl}\"\nmax_calls = {}\nreply_timeout_ms = 60000\n\n[api]\nlisten = \"127.0.0.1:0\"\n\n\
+        "[esl]\nlisten = \"{esl}\"\nmax_calls = {}\nreply_timeout_ms = 60000\n\
+         max_handshaking = {}\nhandshake_timeout_ms = 60000\n\n[api]\nlisten = \"127.0.0.1:0\"\n\n\
          [store]\npath = \"{}\"\n",
         options.calls * 2,
+        // The simulator answers 10,000 connects at once: on a busy machine some take
+        // seconds, and the default cap (256, the oldest gives way) would evict them.
+        (options.calls * 2).min(65_536),
         dir.join("idle.db").display()
     );
     let path = dir.join("pivot.toml");
     std::fs::write(&path, config).expect("write the config");
+    // PIVOT_LOG=pivot::memory=debug (say) shows pivot's log lines on stderr.
+    let log = match std::env::var_os("PIVOT_LOG") {
+        Some(_) => Stdio::inherit(),
+        None => Stdio::null(),
+    };
     Command::new(&options.pivot)
         .args(["serve", "--config"])
         .arg(&path)
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("PIVOT_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("start pivot (build it first: cargo build --release --bin pivot)")
 }
@@ -132,13 +145,14 @@ async fn wave(name: &str, pid: u32, esl: SocketAddr, url: &str, options: &Option
     // the burst of flow requests opened gone from the pool (its idle timeout is 30 s).
     tokio::time::sleep(hold.saturating_sub(Duration::from_secs(15))).await;
     let (idle_rss, cpu0) = usage(pid);
+    let up = calls.iter().filter(|c| !c.is_finished()).count();
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (_, cpu1) = usage(pid);
     let per_call = |from: u64| idle_rss.saturating_sub(from) as f64 / options.calls as f64;
     println!(
         "{name}: RSS {before} KiB before the wave, {idle_rss} KiB with {} idle calls: \
          {:.1} KiB per call over the wave's start, {:.1} over the idle process; \
-         pivot's CPU while they idled: {} ms in 5 s",
+         pivot's CPU while they idled: {} ms in 5 s ({up} calls up when measured)",
         options.calls,
         per_call(before),
         per_call(idle),
@@ -166,8 +180,10 @@ async fn wave(name: &str, pid: u32, esl: SocketAddr, url: &str, options: &Option
         "{name}: all calls ended {:.1} s after the start ({failed} failed)",
         started.elapsed().as_secs_f64()
     );
-    for wait in [1, 3, 5, 10] {
-        tokio::time::sleep(Duration::from_secs(if wait == 1 { 1 } else { 2 })).await;
+    let mut waited = 0;
+    for wait in [1, 3, 5, 10, 20] {
+        tokio::time::sleep(Duration::from_secs(wait - waited)).await;
+        waited = wait;
         let (rss, _) = usage(pid);
         println!("{name}: RSS {rss} KiB about {wait} s after the calls ended");
     }

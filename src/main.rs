@@ -2,6 +2,13 @@
 //! that uses `anyhow`; everything it wires lives in the library.
 
 use std::path::PathBuf;
+
+/// jemalloc, built with its background threads on: they return the pages freed memory held
+/// to the OS within seconds (dirty pages decay over 10 s), where glibc's allocator kept a
+/// burst's pages for good; and it holds less per idle call (docs/performance.md, "Memory
+/// per call"). The library, its tests and benches keep the system allocator.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use std::process::ExitCode;
 use std::time::Duration;
 

@@ -252,7 +252,7 @@ where
         session.note(connected_note(&channel, session.mode()));
     }
     handshake(session, &channel, &engine.config.esl).await?;
-    let run = runner::CallRun::new(engine, channel, session);
+    let run = Box::new(runner::CallRun::new(engine, channel, session));
     Ok(run.run().await?)
 }
 

@@ -105,8 +105,33 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
         }
     }
 
-    /// Routes, runs the flow, hangs up and tears down.
-    pub async fn run(mut self) -> Result<CallSummary, SessionError> {
+    /// Routes, runs the flow, hangs up and tears down. Boxed: the call's state is moved in
+    /// once (an `async fn` taking it by value would hold two copies in its future).
+    pub async fn run(mut self: Box<Self>) -> Result<CallSummary, SessionError> {
+        let cause = match self.route() {
+            Some(flow) => match self.walk(flow).await {
+                Ok(cause) => cause,
+                Err(e) => {
+                    // The call broke mid-flow: what it did so far is still worth keeping.
+                    self.save_timeline();
+                    return Err(e);
+                }
+            },
+            None => causes::unallocated_number(),
+        };
+        self.finish(cause).await;
+        self.save_timeline();
+        self.summary.foreign_events = self.session.foreign_events;
+        // A session that broke in teardown (a reply that never came) is a failed call.
+        match self.session.take_fatal() {
+            Some(e) => Err(e),
+            None => Ok(self.summary),
+        }
+    }
+
+    /// Finds the call's flow and account (none found: the call is unrouted). Not async, so
+    /// that nothing of the route but its flow stays in the call's future.
+    fn route(&mut self) -> Option<Node> {
         let destination = self.channel.destination_number().unwrap_or("").to_string();
         let channel = &self.channel;
         let vars = |name: &str| channel.variable(name).map(str::to_string);
@@ -120,7 +145,7 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
         let accounts = &self.engine.stats.accounts;
         self.label = accounts.label(&self.account.to_string());
         accounts.call(&self.label);
-        let cause = match routed {
+        match routed {
             Ok(route) => {
                 self.summary.account_id = self.account.to_string();
                 let get = |name: &str| self.channel.header(name).map(str::to_string);
@@ -130,14 +155,7 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
                     self.start_timeline(None);
                 }
                 self.note_routed(&route.source);
-                match self.walk(route.flow).await {
-                    Ok(cause) => cause,
-                    Err(e) => {
-                        // The call broke mid-flow: what it did so far is still worth keeping.
-                        self.save_timeline();
-                        return Err(e);
-                    }
-                }
+                Some(route.flow)
             }
             Err(e) => {
                 self.summary.unrouted = true;
@@ -148,16 +166,8 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
                         error: error.into(),
                     });
                 }
-                causes::unallocated_number()
+                None
             }
-        };
-        self.finish(cause).await;
-        self.save_timeline();
-        self.summary.foreign_events = self.session.foreign_events;
-        // A session that broke in teardown (a reply that never came) is a failed call.
-        match self.session.take_fatal() {
-            Some(e) => Err(e),
-            None => Ok(self.summary),
         }
     }
 
@@ -249,7 +259,9 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
     }
 
     /// Runs one module. `barge_in`: the module is a prompt that leads to a digit collection,
-    /// so the first key stops it.
+    /// so the first key stops it. The modules whose futures are large (requests, Gather,
+    /// Record, Dial: several KB each) are boxed, allocated only while they run: inline, the
+    /// task of every call would hold room for the largest of them (docs/performance.md).
     async fn step(&mut self, module: Module, barge_in: bool) -> Result<Step, SessionError> {
         match module {
             Module::Say(say) => self.say(say, barge_in).await,
@@ -257,7 +269,7 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
             Module::Play(play) => self.play(play, barge_in).await,
             Module::RecordCaller(rec) => self.record_caller(rec).await,
             Module::CollectDtmf(c) => self.collect_dtmf(c).await,
-            Module::Pivot(req) => self.pivot(req).await,
+            Module::Pivot(req) => Box::pin(self.pivot(*req)).await,
             Module::Hangup { cause } => {
                 Ok(Step::Hangup(cause.unwrap_or_else(causes::normal_clearing)))
             }
@@ -271,12 +283,12 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
                 self.queue("respond", Some(arg)).await
             }
             Module::SendDtmf(s) => self.send_dtmf(s).await,
-            Module::Gather(g) => self.gather(g).await,
-            Module::Record(r) => self.twiml_record(r).await,
-            Module::Dial(d) => self.dial(d).await,
+            Module::Gather(g) => Box::pin(self.gather(*g)).await,
+            Module::Record(r) => Box::pin(self.twiml_record(*r)).await,
+            Module::Dial(d) => Box::pin(self.dial(*d)).await,
             Module::Redirect(action) => {
                 let req = action.request(self.twiml.base.as_ref());
-                self.request(req, Default::default()).await
+                Box::pin(self.request(req, Default::default())).await
             }
         }
     }
@@ -310,7 +322,9 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
                 by: by.into(),
             });
         }
-        self.pay_owed().await;
+        // Boxed, as the larger modules are in `step`: a call's task holds, for its whole life,
+        // room for the largest state it could reach; these are rare or short.
+        Box::pin(self.pay_owed()).await;
         self.session.exit(std::time::Duration::from_secs(2)).await;
         tracing::info!(cause = ?self.summary.hangup_cause.as_ref().map(|c| c.as_str()), requests = self.summary.requests, "call ended");
     }

@@ -55,8 +55,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             digits: Some(digits),
             ..TwimlExtra::default()
         };
-        self.action(g.action.request(self.twiml.base.as_ref()), extra)
-            .await
+        Box::pin(self.action(g.action.request(self.twiml.base.as_ref()), extra)).await
     }
 
     /// Plays the prompts until a key is pressed (the first key breaks the one playing and
@@ -125,7 +124,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             recording_duration: Some(secs),
             ..TwimlExtra::default()
         };
-        self.action(req, extra).await
+        Box::pin(self.action(req, extra)).await
     }
 
     /// Answer, terminators, beep and `record`; the outcome, the file's name and path. None

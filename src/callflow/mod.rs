@@ -79,7 +79,9 @@ pub enum Module {
     Play(Play),
     RecordCaller(RecordCaller),
     CollectDtmf(CollectDtmf),
-    Pivot(PivotRequest),
+    /// Boxed, as the other large variants: a `Module` is moved through every step of a
+    /// call's future, and its size is its largest variant's.
+    Pivot(Box<PivotRequest>),
     /// `hangup` with an optional cause (FreeSWITCH's default is NORMAL_CLEARING).
     Hangup {
         cause: Option<HangupCause>,
@@ -97,11 +99,11 @@ pub enum Module {
         message: ReasonPhrase,
     },
     /// TwiML `<Gather>`.
-    Gather(Gather),
+    Gather(Box<Gather>),
     /// TwiML `<Record>`.
-    Record(TwimlRecord),
+    Record(Box<TwimlRecord>),
     /// TwiML `<Dial>`.
-    Dial(Dial),
+    Dial(Box<Dial>),
     /// TwiML `<Redirect>`: a new request whose document replaces the rest of this one.
     Redirect(TwimlAction),
 }

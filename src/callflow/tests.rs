@@ -76,7 +76,11 @@ fn operator_trust_passes_to_same_origin_urls_only() {
     let operator = HttpUrl::new("http://127.0.0.1:5000/voice")
         .unwrap()
         .operator();
-    let node = |url: &str| Node::leaf(Module::Pivot(PivotRequest::new(HttpUrl::new(url).unwrap())));
+    let node = |url: &str| {
+        Node::leaf(Module::Pivot(Box::new(PivotRequest::new(
+            HttpUrl::new(url).unwrap(),
+        ))))
+    };
     let trust_of = |n: &Node| match &n.module {
         Module::Pivot(p) => p.voice_url.trust(),
         _ => unreachable!(),

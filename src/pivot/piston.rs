@@ -265,7 +265,7 @@ fn pivot(d: &Data) -> Result<Module, FlowError> {
     req.debug = d.bool("debug")?.unwrap_or(false);
     req.cdr_url = d.opt("cdr_url", HttpUrl::new)?;
     req.custom_headers = custom_headers(d)?;
-    Ok(Module::Pivot(req))
+    Ok(Module::Pivot(Box::new(req)))
 }
 
 /// A timeout in milliseconds, bounded like `req_timeout`.

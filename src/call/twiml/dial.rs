@@ -68,8 +68,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         let Some(action) = d.action else {
             return Ok(Step::Child(None));
         };
-        self.action(action.request(self.twiml.base.as_ref()), extra)
-            .await
+        Box::pin(self.action(action.request(self.twiml.base.as_ref()), extra)).await
     }
 
     /// The caller's channel variables the bridge reads, in one `uuid_setvar_multi`: a failed

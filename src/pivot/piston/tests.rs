@@ -174,7 +174,7 @@ fn minimal_data_takes_the_contract_defaults() {
     let Module::Pivot(p) = only_module(&node("pivot", r#"{"voice_url": "http://h/x"}"#)) else {
         panic!()
     };
-    assert_eq!(p, PivotRequest::new(HttpUrl::new("http://h/x").unwrap()));
+    assert_eq!(*p, PivotRequest::new(HttpUrl::new("http://h/x").unwrap()));
     assert_eq!(
         (p.req_format, p.method, p.body_format, p.timeout, p.debug),
         (

@@ -24,7 +24,7 @@ fn err(xml: &str) -> String {
 
 fn dial(xml: &str) -> Dial {
     match parse(xml).unwrap().module {
-        Module::Dial(d) => d,
+        Module::Dial(d) => *d,
         other => panic!("{other:?}"),
     }
 }

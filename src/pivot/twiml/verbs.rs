@@ -77,9 +77,9 @@ impl<'a> Verbs<'a> {
             "Pause" => Ok(one(Module::Sleep {
                 duration: self.pause(el)?,
             })),
-            "Gather" => Ok(one(Module::Gather(self.gather(el)?))),
-            "Record" => Ok(one(Module::Record(self.record(el)?))),
-            "Dial" => Ok(one(Module::Dial(self.dial(el)?))),
+            "Gather" => Ok(one(Module::Gather(Box::new(self.gather(el)?)))),
+            "Record" => Ok(one(Module::Record(Box::new(self.record(el)?)))),
+            "Dial" => Ok(one(Module::Dial(Box::new(self.dial(el)?)))),
             "Hangup" => {
                 self.empty(el)?;
                 Ok(Converted {
