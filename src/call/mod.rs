@@ -2,6 +2,7 @@
 //! call runs [`run_call`]; everything it needs that is shared between calls is in [`Engine`].
 
 mod admission;
+mod facts;
 mod modules;
 pub mod note;
 mod owed;
@@ -249,7 +250,7 @@ where
     };
     tracing::Span::current().record("call_id", call_id.as_str());
     if session.noting() {
-        session.note(connected_note(&channel, session.mode()));
+        session.note(facts::ChannelFacts::of(&channel).connected_note(session.mode()));
     }
     handshake(session, &channel, &engine.config.esl).await?;
     let run = Box::new(runner::CallRun::new(engine, channel, session));
@@ -329,21 +330,6 @@ where
     }
     session.set_max_duration(esl.max_call_duration);
     Ok(())
-}
-
-/// The call's start, summarized from the channel data.
-fn connected_note(channel: &ChannelData, mode: SocketMode) -> CallNote<'_> {
-    CallNote::Connected {
-        call_id: channel.unique_id().unwrap_or("").into(),
-        from: channel.caller_id_number().unwrap_or("").into(),
-        to: channel.destination_number().unwrap_or("").into(),
-        answer_state: channel.answer_state().unwrap_or("").into(),
-        mode: match mode {
-            SocketMode::Async => "async",
-            SocketMode::Static => "static",
-        }
-        .into(),
-    }
 }
 
 fn is_safe_call_id(id: &str) -> bool {

@@ -15,6 +15,7 @@ use crate::esl::ChannelData;
 use crate::pivot::params::CallInfo;
 use crate::route::{AccountId, RouteError};
 
+use super::facts::ChannelFacts;
 use super::note::CallNote;
 use super::owed::Owed;
 use super::session::{Session, SessionError};
@@ -65,7 +66,10 @@ pub(super) struct TwimlDoc {
 pub(super) struct CallRun<'a, T> {
     pub engine: &'a Engine,
     pub session: &'a mut Session<T>,
-    pub channel: ChannelData,
+    /// The connect reply's channel data, until the call is routed (then dropped: every
+    /// channel variable, kilobytes per call); `facts` is what the rest of the call reads.
+    channel: Option<ChannelData>,
+    pub facts: ChannelFacts,
     pub call_id: String,
     pub account: AccountId,
     /// The call's facts for requests; None until the call is routed.
@@ -83,13 +87,15 @@ pub(super) struct CallRun<'a, T> {
 
 impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
     pub fn new(engine: &'a Engine, channel: ChannelData, session: &'a mut Session<T>) -> Self {
-        let call_id = channel.unique_id().unwrap_or("").to_string();
+        let facts = ChannelFacts::of(&channel);
+        let call_id = facts.call_id.clone();
         CallRun {
             engine,
             session,
             account: engine.config.default_account.clone(),
             call_id: call_id.clone(),
-            channel,
+            channel: Some(channel),
+            facts,
             info: None,
             digits: BTreeMap::new(),
             owed: Owed::default(),
@@ -132,8 +138,8 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
     /// Finds the call's flow and account (none found: the call is unrouted). Not async, so
     /// that nothing of the route but its flow stays in the call's future.
     fn route(&mut self) -> Option<Node> {
-        let destination = self.channel.destination_number().unwrap_or("").to_string();
-        let channel = &self.channel;
+        let channel = self.channel.take()?;
+        let destination = self.facts.to.clone();
         let vars = |name: &str| channel.variable(name).map(str::to_string);
         let routed =
             self.engine
@@ -148,7 +154,7 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
         match routed {
             Ok(route) => {
                 self.summary.account_id = self.account.to_string();
-                let get = |name: &str| self.channel.header(name).map(str::to_string);
+                let get = |name: &str| channel.header(name).map(str::to_string);
                 self.info = Some(CallInfo::from_channel(&get, &self.account.to_string()));
                 tracing::info!(destination = %destination, source = ?route.source, "call routed");
                 if has_debug(&route.flow) {
@@ -190,7 +196,7 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
         }
         let max = self.engine.config.store.timeline_max_entries;
         self.session.start_timeline(max);
-        let connected = super::connected_note(&self.channel, self.session.mode());
+        let connected = self.facts.connected_note(self.session.mode());
         self.session.keep_at(Duration::ZERO, connected);
         if let Some((at, source)) = &self.routed {
             let routed = CallNote::Routed {

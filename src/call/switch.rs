@@ -49,7 +49,7 @@ impl Switches {
 impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     /// The recording modules of this call's switch (asked once per switch).
     pub(super) async fn modules(&mut self) -> Result<Modules, SessionError> {
-        let core = self.channel.header("Core-UUID").unwrap_or("").to_string();
+        let core = self.facts.core_uuid.clone();
         if let Some(m) = self.engine.switches.get(&core) {
             return Ok(m);
         }

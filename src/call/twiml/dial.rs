@@ -82,7 +82,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             vars.push("bridge_terminate_key=*");
         }
         let ringback = format!("transfer_ringback={RINGBACK}");
-        let own = self.channel.variable("transfer_ringback").is_some();
+        let own = self.facts.own_ringback;
         if self.session.state().is_answered() && !own {
             vars.push(&ringback);
         }
