@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::harness::{Node, PgDb, Proxy, ACCOUNT, API_KEY, OTHER_API_KEY};
-use crate::support::debug_api::login_at;
+use crate::support::debug_api::{login_at, request_json};
 use crate::support::fake_fs::{FakeCall, FakeFs};
 use crate::support::transcript::Transcript;
 use crate::support::web::{Reply, WebApp};
@@ -20,17 +20,7 @@ async fn login(node: &Node, key: &str) -> String {
 }
 
 async fn call(node: &Node, method: reqwest::Method, path: &str, token: &str) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .request(method, node.api_url(path))
-        .header("X-Auth-Token", token)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (
-        status,
-        serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap(),
-    )
+    request_json(method, &node.api_url(path), token).await
 }
 
 async fn get(node: &Node, path: &str, token: &str) -> (u16, Value) {

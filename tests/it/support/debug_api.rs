@@ -29,8 +29,13 @@ pub async fn login_at(url: &str, key: &str) -> String {
 
 /// `GET url` with the token: the status and the JSON body.
 pub async fn get_json(url: &str, token: &str) -> (u16, Value) {
+    request_json(reqwest::Method::GET, url, token).await
+}
+
+/// Any request to `url` with the token: the status and the JSON body.
+pub async fn request_json(method: reqwest::Method, url: &str, token: &str) -> (u16, Value) {
     let resp = reqwest::Client::new()
-        .get(url)
+        .request(method, url)
         .header("X-Auth-Token", token)
         .send()
         .await
