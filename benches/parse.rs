@@ -11,57 +11,13 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use pivot::esl::{parse_frame, EslCodec, FrameCodec, Limits, Message};
-use tokio_util::codec::Decoder;
+use pivot::esl::{parse_frame, EslCodec, FrameCodec, Limits};
 
 #[path = "support/corpus.rs"]
 mod corpus;
-
-/// Frames by the stateless parser, restarting on what is left.
-fn stateless(mut input: &[u8]) -> usize {
-    let limits = Limits::default();
-    let mut frames = 0;
-    while let Ok(Some((frame, used))) = parse_frame(input, &limits) {
-        black_box(&frame);
-        input = &input[used..];
-        frames += 1;
-    }
-    frames
-}
-
-/// Items from a codec given the whole corpus in one read. The buffer is handed back, so its
-/// release is not timed.
-fn decode_all<D: Decoder>(
-    mut codec: D,
-    buf: &mut BytesMut,
-    mut each: impl FnMut(D::Item),
-) -> usize {
-    let mut n = 0;
-    while let Ok(Some(item)) = codec.decode(buf) {
-        each(item);
-        n += 1;
-    }
-    n
-}
-
-/// What pivot's call session reads from each message it gets (`call/session.rs`, `runner.rs`).
-fn read_like_pivot(message: Message) {
-    match &message {
-        Message::Event(e) => {
-            black_box((e.name(), e.application_uuid(), e.application()));
-            black_box((e.application_response(), e.hangup_cause(), e.dtmf_digit()));
-        }
-        Message::ConnectReply(d) => {
-            black_box((d.unique_id(), d.destination_number(), d.answer_state()));
-            black_box((d.caller_id_name(), d.variable("pivot_voice_url")));
-        }
-        Message::Reply(r) => {
-            black_box(r.is_ok());
-        }
-        _ => {}
-    }
-    black_box(message);
-}
+#[path = "support/decode.rs"]
+mod decode;
+use decode::{decode_all, read_like_pivot, stateless};
 
 type Run = Box<dyn Fn(&[u8], &mut BytesMut) -> usize>;
 

@@ -8,56 +8,18 @@ use std::alloc::System;
 use std::hint::black_box;
 
 use bytes::BytesMut;
-use pivot::esl::{parse_frame, EslCodec, FrameCodec, Limits, Message};
+use pivot::esl::{EslCodec, FrameCodec};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
-use tokio_util::codec::Decoder;
 
 #[path = "support/corpus.rs"]
 #[allow(dead_code)]
 mod corpus;
+#[path = "support/decode.rs"]
+mod decode;
+use decode::{decode_all, read_like_pivot, stateless};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
-
-fn stateless(mut input: &[u8]) -> usize {
-    let limits = Limits::default();
-    let mut frames = 0;
-    while let Ok(Some((frame, used))) = parse_frame(input, &limits) {
-        black_box(frame);
-        input = &input[used..];
-        frames += 1;
-    }
-    frames
-}
-
-fn decode_all<D: Decoder>(
-    mut codec: D,
-    buf: &mut BytesMut,
-    mut each: impl FnMut(D::Item),
-) -> usize {
-    let mut n = 0;
-    while let Ok(Some(item)) = codec.decode(buf) {
-        each(item);
-        n += 1;
-    }
-    n
-}
-
-/// The reads pivot's call session makes (see benches/parse.rs).
-fn read_like_pivot(message: Message) {
-    match &message {
-        Message::Event(e) => {
-            black_box((e.name(), e.application_uuid(), e.application()));
-            black_box((e.application_response(), e.hangup_cause(), e.dtmf_digit()));
-        }
-        Message::ConnectReply(d) => {
-            black_box((d.unique_id(), d.destination_number(), d.answer_state()));
-            black_box((d.caller_id_name(), d.variable("pivot_voice_url")));
-        }
-        _ => {}
-    }
-    black_box(message);
-}
 
 /// Allocations (and bytes) per frame of `run` over `input`, the input copy not counted.
 fn count(name: &str, input: &[u8], run: &dyn Fn(&[u8], &mut BytesMut) -> usize) {
