@@ -23,7 +23,7 @@ mod wire;
 
 pub use channel::{parse_digits, SimCall};
 pub use demo::{demo, DemoOptions, DemoReport};
-pub use peer::{place_call, PeerReport};
+pub use peer::{place_call, PeerReport, MYEVENTS};
 pub use simulate::{simulate, SimulateOptions, SimulateReport};
 pub use timeline::{Entry, Source, Timeline};
 

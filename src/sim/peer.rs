@@ -40,8 +40,8 @@ pub struct PeerReport {
 const AFTER_HANGUP: Duration = Duration::from_secs(30);
 /// How long a call may last when the caller never hangs up.
 const LONGEST_CALL: Duration = Duration::from_secs(600);
-/// The event types `myevents` subscribes to (mod_event_socket.c, FreeSWITCH 1.10).
-const MYEVENTS: [&str; 23] = [
+/// The event types `myevents` subscribes to (mod_event_socket.c, FreeSWITCH 1.10.12).
+pub const MYEVENTS: [&str; 23] = [
     "CHANNEL_ANSWER",
     "CHANNEL_APPLICATION",
     "CHANNEL_BRIDGE",

@@ -8,32 +8,8 @@ use super::fs_session::{Phase, Session};
 use super::fs_wire::Command;
 use super::transcript::Linger;
 
-/// The event types `myevents` subscribes to in mod_event_socket.c (FreeSWITCH 1.10.12).
-pub const MYEVENTS: [&str; 23] = [
-    "CHANNEL_ANSWER",
-    "CHANNEL_APPLICATION",
-    "CHANNEL_BRIDGE",
-    "CHANNEL_CREATE",
-    "CHANNEL_DATA",
-    "CHANNEL_DESTROY",
-    "CHANNEL_EXECUTE",
-    "CHANNEL_EXECUTE_COMPLETE",
-    "CHANNEL_HANGUP",
-    "CHANNEL_HANGUP_COMPLETE",
-    "CHANNEL_ORIGINATE",
-    "CHANNEL_UUID",
-    "CHANNEL_OUTGOING",
-    "CHANNEL_PARK",
-    "CHANNEL_PROGRESS",
-    "CHANNEL_PROGRESS_MEDIA",
-    "CHANNEL_STATE",
-    "CHANNEL_UNBRIDGE",
-    "CHANNEL_UNPARK",
-    "DETECTED_SPEECH",
-    "DTMF",
-    "NOTALK",
-    "TALK",
-];
+/// The event types `myevents` subscribes to (the simulator's list: mod_event_socket.c).
+pub use pivot::sim::MYEVENTS;
 
 /// The event types a socket receives, as mod_event_socket keeps them: a per-type table,
 /// `ALL` turning every type on; `myevents`/`event` add types, `nixevent` removes them
