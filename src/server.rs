@@ -119,9 +119,9 @@ impl Gate {
         let engine = engine.clone();
         let kill = kill.child_token();
         let observer = engine.observer.as_ref().map(|make| make());
-        tracker.spawn(async move {
-            run_call(stream, engine, admitted, kill, observer).await;
-        });
+        // The call's future itself, not wrapped in another `async` block that would hold
+        // a second copy of its arguments for the whole call.
+        tracker.spawn(run_call(stream, engine, admitted, kill, observer));
     }
 
     /// Out of file descriptors and the like: wait a little instead of spinning.

@@ -218,6 +218,23 @@ async fn drive<T>(
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
+    let (run, _held) = start(session, engine, admitted).await?;
+    Ok(run.run().await?)
+}
+
+/// What a running call holds until it ends: its call slot and its claim on the Unique-ID.
+type Held = (tokio::sync::OwnedSemaphorePermit, admission::Claim);
+
+/// The handshake, up to a routed-to-be call. Its own function so that its locals (the
+/// connect reply, the channel data) are not kept in the call's future while the flow runs.
+async fn start<'a, T>(
+    session: &'a mut Session<T>,
+    engine: &'a Engine,
+    admitted: Admission,
+) -> Result<(Box<runner::CallRun<'a, T>>, Held), CallError>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
     let connected = session.connect(admitted.timeout, admitted.give_up()).await;
     let channel = match connected {
         Ok(c) => c,
@@ -230,7 +247,7 @@ where
         Err(e) => return Err(e.into()),
     };
     // Handshaking is over: a call needs one of the call slots from now on.
-    let Some(_slot) = admitted.into_call_slot() else {
+    let Some(slot) = admitted.into_call_slot() else {
         session.exit(EXIT_AT_ONCE).await;
         return Err(CallError::OverCap);
     };
@@ -244,7 +261,7 @@ where
     }
     // One session per live call: a second one could act on the call (uuid_* commands) and
     // write to its debug log.
-    let Some(_claim) = engine.live.claim(&call_id) else {
+    let Some(claim) = engine.live.claim(&call_id) else {
         session.exit(EXIT_AT_ONCE).await;
         return Err(CallError::Duplicate(call_id));
     };
@@ -254,7 +271,7 @@ where
     }
     handshake(session, &channel, &engine.config.esl).await?;
     let run = Box::new(runner::CallRun::new(engine, channel, session));
-    Ok(run.run().await?)
+    Ok((run, (slot, claim)))
 }
 
 /// `myevents` narrowed to the events pivot reads, `linger`, the protection against `${...}` expansion
@@ -338,4 +355,33 @@ fn is_safe_call_id(id: &str) -> bool {
         && id
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::Semaphore;
+
+    /// A call's task holds, for the whole call, room for the largest state its future can
+    /// reach: every idle call pays it (docs/performance.md, "Memory per call"). The large
+    /// and rare states are boxed where they are awaited; this keeps a new inline one from
+    /// growing every call's task unnoticed.
+    #[tokio::test]
+    async fn a_call_task_stays_small() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap());
+        let (client, accepted) = tokio::join!(client, listener.accept());
+        let (stream, _) = accepted.unwrap();
+        let engine = Arc::new(Engine::new(Config::default(), Router::empty(), None).unwrap());
+        let (admitted, _token) =
+            admission::Admission::new(Duration::from_secs(1), Arc::new(Semaphore::new(1)));
+        let call = run_call(stream, engine, admitted, CancellationToken::new(), None);
+        let size = std::mem::size_of_val(&call);
+        // 4,304 bytes before the module was lent to `step`, the handshake got its own
+        // function and the collection was boxed; about 2,800 after. Up to 2,880, tokio's
+        // task (the future, a 128-byte-aligned header and trailer) fits jemalloc's 3 KiB
+        // size class; above, the next class is 3.5 KiB.
+        assert!(size <= 2_880, "a call's future is {size} bytes");
+        drop(client);
+    }
 }

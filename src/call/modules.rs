@@ -94,7 +94,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             .map(|c| if c.is_control() { ' ' } else { c })
             .take(512)
             .collect();
-        let cmd = format!("uuid_setvar {} {name} {}", self.call_id, clean.trim());
+        let cmd = format!("uuid_setvar {} {name} {}", self.facts.call_id, clean.trim());
         self.session.command(Command::Api(cmd)).await?;
         if name == "playback_terminators" {
             // The session puts them back after a prompt it makes interruptible.
@@ -110,21 +110,25 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         if self.session.is_over() {
             return Ok(());
         }
-        let cmd = format!("uuid_setvar_multi {} {pairs}", self.call_id);
+        let cmd = format!("uuid_setvar_multi {} {pairs}", self.facts.call_id);
         self.session.command(Command::Api(cmd)).await?;
         Ok(())
     }
 
-    pub(super) async fn say(&mut self, say: Say, barge_in: bool) -> Result<Step, SessionError> {
-        let Some(say_type) = say.say_type else {
-            let mut tts = Tts::text(say.text);
-            tts.language = Some(say.language);
-            return self.tts(tts, barge_in).await;
+    pub(super) async fn say(&mut self, say: &Say, barge_in: bool) -> Result<Step, SessionError> {
+        let Some(say_type) = &say.say_type else {
+            let mut tts = Tts::text(say.text.clone());
+            tts.language = Some(say.language.clone());
+            return Box::pin(self.tts(&tts, barge_in)).await;
         };
         if !self.ensure_answered().await? {
             return Ok(Step::Over);
         }
-        let gender = say.gender.map(|g| format!(" {g}")).unwrap_or_default();
+        let gender = say
+            .gender
+            .as_ref()
+            .map(|g| format!(" {g}"))
+            .unwrap_or_default();
         // The model guarantees the text has no quote, `$`, brace or control character.
         let arg = format!(
             "{} {} {}{gender} '{}'",
@@ -136,11 +140,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         self.prompt("say", arg, 1, barge_in).await
     }
 
-    pub(super) async fn tts(&mut self, tts: Tts, barge_in: bool) -> Result<Step, SessionError> {
+    pub(super) async fn tts(&mut self, tts: &Tts, barge_in: bool) -> Result<Step, SessionError> {
         if !self.ensure_answered().await? {
             return Ok(Step::Over);
         }
-        let arg = self.speak_arg(&tts);
+        let arg = self.speak_arg(tts);
         self.prompt("speak", arg, tts.loops, barge_in).await
     }
 
@@ -169,7 +173,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         }
     }
 
-    pub(super) async fn play(&mut self, play: Play, barge_in: bool) -> Result<Step, SessionError> {
+    pub(super) async fn play(&mut self, play: &Play, barge_in: bool) -> Result<Step, SessionError> {
         if play.answer && !self.ensure_answered().await? {
             return Ok(Step::Over);
         }
@@ -200,7 +204,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     /// `send_dtmf <digits>@<ms>`, then a `sleep` as long as the tones take: FreeSWITCH
     /// queues them in the media stream and returns at once, so what comes next would start
     /// (and a hangup would cut them) while they are still being sent.
-    pub(super) async fn send_dtmf(&mut self, s: SendDtmf) -> Result<Step, SessionError> {
+    pub(super) async fn send_dtmf(&mut self, s: &SendDtmf) -> Result<Step, SessionError> {
         if !self.ensure_answered().await? {
             return Ok(Step::Over);
         }
@@ -212,7 +216,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         self.queue("sleep", Some(wait)).await
     }
 
-    pub(super) async fn record_caller(&mut self, rec: RecordCaller) -> Result<Step, SessionError> {
+    pub(super) async fn record_caller(&mut self, rec: &RecordCaller) -> Result<Step, SessionError> {
         if !self.ensure_answered().await? {
             return Ok(Step::Over);
         }
@@ -229,7 +233,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             RecordFormat::Mp3 if !modules.mp3 => RecordFormat::Wav,
             f => f,
         };
-        let name = format!("{}.{}", self.call_id, format.extension());
+        let name = format!("{}.{}", self.facts.call_id, format.extension());
         let file = format!("{}/{name}", self.engine.config.media.recordings_dir);
         let arg = format!("{file} {} 200 5", rec.time_limit);
         let outcome = self
@@ -291,7 +295,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         Ok(digits)
     }
 
-    pub(super) async fn collect_dtmf(&mut self, c: CollectDtmf) -> Result<Step, SessionError> {
+    pub(super) async fn collect_dtmf(&mut self, c: &CollectDtmf) -> Result<Step, SessionError> {
         let timeouts = (c.timeout, c.interdigit_timeout);
         let digits = self
             .read_digits(

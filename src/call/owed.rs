@@ -107,7 +107,7 @@ pub(super) struct Owed {
     pub uploads: Vec<Upload>,
     pub actions: Vec<OwedAction>,
     /// The last `cdr_url` a pivot node named.
-    pub cdr_url: Option<HttpUrl>,
+    pub cdr_url: Option<Box<HttpUrl>>,
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {

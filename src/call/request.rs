@@ -20,7 +20,7 @@ use crate::pivot::translate;
 use crate::store::{DebugRecord, Entry};
 
 use super::note::CallNote;
-use super::runner::{CallRun, Step};
+use super::runner::{uses_request_base, CallRun, Step};
 use super::session::SessionError;
 
 type Params = Vec<(String, ParamValue)>;
@@ -147,7 +147,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     fn params(&mut self, req: &PivotRequest, extra: &TwimlExtra) -> Option<Params> {
         self.count_request();
         if req.cdr_url.is_some() {
-            self.owed.cdr_url = req.cdr_url.clone();
+            self.owed.cdr_url = req.cdr_url.clone().map(Box::new);
         }
         let answered = self.session.state().is_answered();
         let info = self.info.as_mut()?;
@@ -190,8 +190,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
                 if url.same_origin(&resp.url) {
                     flow.inherit_trust(url);
                 }
-                // A TwiML document's own requests are made like the one that fetched it.
-                self.twiml.base = Some(req.clone());
+                // A TwiML document's own requests are made like the one that fetched it;
+                // kept only when it makes some (every call would hold a copy otherwise).
+                self.twiml.base = uses_request_base(&flow).then(|| Box::new(req.clone()));
                 Ok(Asked::Flow(Box::new(flow)))
             }
             Err(e) => {
@@ -392,7 +393,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     pub(super) fn debug(&self, entry: Entry) {
         if let Some(sink) = &self.engine.debug {
             sink.record(DebugRecord {
-                call_id: self.call_id.clone(),
+                call_id: self.facts.call_id.clone(),
                 account_id: self.account.to_string(),
                 iteration: self.summary.requests,
                 created: SystemTime::now(),

@@ -59,7 +59,8 @@ pub(super) enum Step {
 /// are made like it) and how many recordings it made (their file names count them).
 #[derive(Default)]
 pub(super) struct TwimlDoc {
-    pub base: Option<PivotRequest>,
+    /// Boxed: most calls never run TwiML, and every call holds its `CallRun` for its life.
+    pub base: Option<Box<PivotRequest>>,
     pub recordings: u32,
 }
 
@@ -68,9 +69,9 @@ pub(super) struct CallRun<'a, T> {
     pub session: &'a mut Session<T>,
     /// The connect reply's channel data, until the call is routed (then dropped: every
     /// channel variable, kilobytes per call); `facts` is what the rest of the call reads.
-    channel: Option<ChannelData>,
+    channel: Option<Box<ChannelData>>,
+    /// The channel's facts; `facts.call_id` is the call's id.
     pub facts: ChannelFacts,
-    pub call_id: String,
     pub account: AccountId,
     /// The call's facts for requests; None until the call is routed.
     pub info: Option<CallInfo>,
@@ -93,8 +94,7 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
             engine,
             session,
             account: engine.config.default_account.clone(),
-            call_id: call_id.clone(),
-            channel: Some(channel),
+            channel: Some(Box::new(channel)),
             facts,
             info: None,
             digits: BTreeMap::new(),
@@ -229,7 +229,7 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
             .checked_sub(self.session.elapsed())
             .unwrap_or_else(SystemTime::now);
         sink.timeline(crate::store::TimelineRecord {
-            call_id: self.call_id.clone(),
+            call_id: self.facts.call_id.clone(),
             account_id: self.account.to_string(),
             created: started,
             entries: u32::try_from(entries.len()).unwrap_or(u32::MAX),
@@ -238,22 +238,23 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
     }
 
     async fn walk(&mut self, root: Node) -> Result<HangupCause, SessionError> {
-        let mut node = root;
+        // The node stays boxed and the module is lent to `step`: a module moved into the
+        // walk's future would take room there (and again in the module's future) for
+        // the whole call.
+        let mut node = Box::new(root);
         loop {
             if self.session.is_over() {
                 return Ok(causes::normal_clearing());
             }
             let barge_in = leads_to_collection(&node);
-            let Node {
-                module,
-                mut children,
-            } = node;
-            let next = match self.step(module, barge_in).await? {
+            let children = &mut node.children;
+            let next = match self.step(&node.module, barge_in).await? {
                 Step::Child(key) => key
                     .and_then(|k| children.remove(&k))
-                    .or_else(|| children.remove(DEFAULT_CHILD)),
-                Step::Flow(flow) => Some(*flow),
-                Step::Failback => children.remove(DEFAULT_CHILD),
+                    .or_else(|| children.remove(DEFAULT_CHILD))
+                    .map(Box::new),
+                Step::Flow(flow) => Some(flow),
+                Step::Failback => children.remove(DEFAULT_CHILD).map(Box::new),
                 Step::Hangup(cause) => return Ok(cause),
                 Step::Over => None,
             };
@@ -268,17 +269,18 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
     /// so the first key stops it. The modules whose futures are large (requests, Gather,
     /// Record, Dial: several KB each) are boxed, allocated only while they run: inline, the
     /// task of every call would hold room for the largest of them (docs/performance.md).
-    async fn step(&mut self, module: Module, barge_in: bool) -> Result<Step, SessionError> {
+    /// The module is borrowed, for the same reason; the boxed ones take a copy.
+    async fn step(&mut self, module: &Module, barge_in: bool) -> Result<Step, SessionError> {
         match module {
             Module::Say(say) => self.say(say, barge_in).await,
             Module::Tts(tts) => self.tts(tts, barge_in).await,
             Module::Play(play) => self.play(play, barge_in).await,
             Module::RecordCaller(rec) => self.record_caller(rec).await,
-            Module::CollectDtmf(c) => self.collect_dtmf(c).await,
-            Module::Pivot(req) => Box::pin(self.pivot(*req)).await,
-            Module::Hangup { cause } => {
-                Ok(Step::Hangup(cause.unwrap_or_else(causes::normal_clearing)))
-            }
+            Module::CollectDtmf(c) => Box::pin(self.collect_dtmf(c)).await,
+            Module::Pivot(req) => Box::pin(self.pivot((**req).clone())).await,
+            Module::Hangup { cause } => Ok(Step::Hangup(
+                cause.clone().unwrap_or_else(causes::normal_clearing),
+            )),
             Module::Answer => self.answer().await,
             Module::Sleep { duration } => {
                 let arg = duration.as_millis().to_string();
@@ -289,11 +291,11 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
                 self.queue("respond", Some(arg)).await
             }
             Module::SendDtmf(s) => self.send_dtmf(s).await,
-            Module::Gather(g) => Box::pin(self.gather(*g)).await,
-            Module::Record(r) => Box::pin(self.twiml_record(*r)).await,
-            Module::Dial(d) => Box::pin(self.dial(*d)).await,
+            Module::Gather(g) => Box::pin(self.gather((**g).clone())).await,
+            Module::Record(r) => Box::pin(self.twiml_record((**r).clone())).await,
+            Module::Dial(d) => Box::pin(self.dial((**d).clone())).await,
             Module::Redirect(action) => {
-                let req = action.request(self.twiml.base.as_ref());
+                let req = action.request(self.twiml.base.as_deref());
                 Box::pin(self.request(req, Default::default())).await
             }
         }
@@ -338,9 +340,24 @@ impl<'a, T: AsyncRead + AsyncWrite + Unpin> CallRun<'a, T> {
 
 /// True when a `pivot` node of the flow has `debug` on: the call's timeline is kept.
 fn has_debug(root: &Node) -> bool {
+    any_module(root, |m| matches!(m, Module::Pivot(req) if req.debug))
+}
+
+/// True when the flow makes requests the TwiML way, like the request that fetched it
+/// (`<Gather>`, `<Record>`, `<Dial>` actions, `<Redirect>`): only then is that request kept.
+pub(super) fn uses_request_base(root: &Node) -> bool {
+    any_module(root, |m| {
+        matches!(
+            m,
+            Module::Gather(_) | Module::Record(_) | Module::Dial(_) | Module::Redirect(_)
+        )
+    })
+}
+
+fn any_module(root: &Node, found: impl Fn(&Module) -> bool) -> bool {
     let mut stack = vec![root];
     while let Some(node) = stack.pop() {
-        if matches!(&node.module, Module::Pivot(req) if req.debug) {
+        if found(&node.module) {
             return true;
         }
         stack.extend(node.children.values());

@@ -55,7 +55,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             digits: Some(digits),
             ..TwimlExtra::default()
         };
-        Box::pin(self.action(g.action.request(self.twiml.base.as_ref()), extra)).await
+        Box::pin(self.action(g.action.request(self.twiml.base.as_deref()), extra)).await
     }
 
     /// Plays the prompts until a key is pressed (the first key breaks the one playing and
@@ -87,7 +87,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         let upload = self
             .recording_upload(r.upload_url.as_ref(), &name, file)
             .await?;
-        let req = r.action.request(self.twiml.base.as_ref());
+        let req = r.action.request(self.twiml.base.as_deref());
         let ev = match outcome {
             AppOutcome::Done(ev) => ev,
             AppOutcome::Skipped => return Ok(Step::Child(None)),
@@ -161,8 +161,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
     fn next_recording(&mut self) -> (String, String) {
         self.twiml.recordings += 1;
         let name = match self.twiml.recordings {
-            1 => format!("{}.wav", self.call_id),
-            n => format!("{}-{n}.wav", self.call_id),
+            1 => format!("{}.wav", self.facts.call_id),
+            n => format!("{}-{n}.wav", self.facts.call_id),
         };
         let file = format!("{}/{name}", self.engine.config.media.recordings_dir);
         (name, file)

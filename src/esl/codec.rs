@@ -56,9 +56,10 @@ const SHRINK_ABOVE: usize = 64 << 10;
 const FRESH_CAPACITY: usize = 8 << 10;
 
 /// A drained read buffer is swapped for one this small: an idle call waits for its next
-/// event with half a KiB, not the 8 KiB tokio-util starts with. A read this size holds a
-/// frame's header block; the body's room is then made in one step (`RESERVE_AHEAD`).
-const IDLE_CAPACITY: usize = 512;
+/// event with a quarter of a KiB, not the 8 KiB tokio-util starts with. A read this size
+/// holds an event's outer header block (`Content-Length` and `Content-Type`, about 50
+/// bytes) and a reply's; the body's room is then made in one step (`RESERVE_AHEAD`).
+const IDLE_CAPACITY: usize = 256;
 
 /// An empty write buffer bigger than this is swapped for a small one before a command is
 /// written (commands are a few hundred bytes; tokio-util starts with 8 KiB).
@@ -307,7 +308,7 @@ Content-Type: text/disconnect-notice\nContent-Disposition: linger\nContent-Lengt
             Some(Message::Reply(_))
         ));
         assert!(
-            read.is_empty() && read.capacity() <= 512,
+            read.is_empty() && read.capacity() <= IDLE_CAPACITY,
             "{}",
             read.capacity()
         );

@@ -36,6 +36,15 @@ impl Handshakes {
     /// A new connection's admission; evicts the oldest handshake still running when `cap`
     /// are. Costs O(cap) only when the queue is full.
     pub fn admit(&mut self) -> Admission {
+        // Handshakes mostly end in the order they began: the ended ones at the front go
+        // now, so the queue stays near the number running instead of growing to `cap`.
+        while self
+            .queue
+            .front()
+            .is_some_and(CancellationToken::is_cancelled)
+        {
+            self.queue.pop_front();
+        }
         if self.queue.len() >= self.cap {
             self.queue.retain(|t| !t.is_cancelled());
         }
@@ -90,5 +99,19 @@ mod tests {
         assert!(!third.give_up().is_cancelled());
         assert_eq!(hs.running(), 2);
         assert!(hs.queue.len() <= 2, "ended ones are dropped from the queue");
+    }
+
+    #[test]
+    fn ended_handshakes_leave_the_queue_before_it_is_full() {
+        let mut hs = handshakes(1000);
+        let ended: Vec<_> = (0..100).map(|_| hs.admit()).collect();
+        drop(ended);
+        let running = hs.admit();
+        assert_eq!(
+            hs.queue.len(),
+            1,
+            "the 100 that ended are not kept until 1000 are"
+        );
+        assert!(!running.give_up().is_cancelled());
     }
 }

@@ -9,6 +9,7 @@
 //! reply owed for longer than its limit ends the session (a late reply would be taken for
 //! the next command's), the shutdown token and the call's maximum duration stop the flow.
 
+use bytes::BytesMut;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -182,10 +183,10 @@ pub struct Session<T> {
     /// commands sent back to back leave in one write.
     unflushed: bool,
     /// A failure seen while reading for someone else (a refused handshake command).
-    fault: Option<SessionError>,
+    fault: Option<Box<SessionError>>,
     /// The error that made the session unusable (a protocol error, a reply that never
     /// came), kept so a call that died in teardown still counts as failed.
-    fatal: Option<SessionError>,
+    fatal: Option<Box<SessionError>>,
     reply_timeout: Duration,
     /// When the call reaches its maximum duration.
     deadline: Option<Instant>,
@@ -431,7 +432,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             self.pump().await?;
         }
         match self.fault.take() {
-            Some(e) => Err(e),
+            Some(e) => Err(*e),
             None => Ok(()),
         }
     }
@@ -483,12 +484,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
     /// token, the call's deadline or an overdue reply).
     async fn pump(&mut self) -> Result<(), SessionError> {
         if let Some(e) = self.fault.take() {
-            return Err(e);
+            return Err(*e);
         }
         if self.state.is_gone() {
             return Err(SessionError::Closed);
         }
         self.flush().await?;
+        if self.owed.is_empty() {
+            self.rest();
+        }
         let reply_due = self.owed.front().map(|o| o.due);
         let deadline = self.deadline.filter(|_| self.stop.is_none());
         let watch_kill = self.stop.is_none();
@@ -530,15 +534,40 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         }
     }
 
+    /// Nothing is owed, so this wait may be long (a prompt, a recording, a bridge): the
+    /// queues and the write buffer the last commands grew give their memory back, so an idle
+    /// call holds only what it still uses (docs/performance.md, "Memory per call"). Costs
+    /// an allocation when the next commands go out, next to their write.
+    fn rest(&mut self) {
+        if self.owed.capacity() > 0 {
+            self.owed = VecDeque::new();
+        }
+        if self.kept.is_empty() && self.kept.capacity() > 0 {
+            self.kept = VecDeque::new();
+        }
+        if self.dtmf.is_empty() && self.dtmf.capacity() > 0 {
+            self.dtmf = VecDeque::new();
+        }
+        if self.apps.capacity() > self.apps.len() {
+            self.apps.shrink_to_fit();
+        }
+        // Flushed bytes are advanced past, not freed: `capacity()` does not show what the
+        // buffer still holds, so an empty one is replaced (`BytesMut::new` allocates nothing).
+        let written = self.io.write_buffer_mut();
+        if written.is_empty() {
+            *written = BytesMut::new();
+        }
+    }
+
     /// Keeps the first error that made the session unusable.
     fn die(&mut self, e: SessionError) -> SessionError {
-        self.fatal.get_or_insert_with(|| e.clone());
+        self.fatal.get_or_insert_with(|| Box::new(e.clone()));
         e
     }
 
     /// The error that made the session unusable, if one did.
     pub fn take_fatal(&mut self) -> Option<SessionError> {
-        self.fatal.take()
+        self.fatal.take().map(|e| *e)
     }
 
     fn stop_flow(&mut self, why: Stop) {
@@ -595,9 +624,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
         };
         match owed.then {
             Then::Check if !ok => {
-                self.fault.get_or_insert(SessionError::Refused {
-                    command: owed.command,
-                    reply: text.trim().to_string(),
+                self.fault.get_or_insert_with(|| {
+                    Box::new(SessionError::Refused {
+                        command: owed.command,
+                        reply: text.trim().to_string(),
+                    })
                 });
             }
             Then::Keep(seq) => self.kept.push_back((seq, text)),
@@ -725,5 +756,58 @@ fn command_name(cmd: &Command) -> &'static str {
         Command::BgApi(_) => "bgapi",
         Command::Execute(_) => "sendmsg execute",
         Command::Hangup { .. } => "sendmsg hangup",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    const REPLY: &[u8] = b"Content-Type: command/reply\nReply-Text: +OK\n\n";
+
+    #[tokio::test]
+    async fn a_waiting_session_gives_back_what_its_last_commands_grew() {
+        let (ours, mut theirs) = tokio::io::duplex(1 << 16);
+        let limit = Duration::from_secs(5);
+        let kill = CancellationToken::new();
+        let mut session = Session::new(ours, EslCodec::default(), limit, limit, kill);
+        for _ in 0..8 {
+            let filter = Command::Filter {
+                header: "Unique-ID".into(),
+                value: "x".repeat(100),
+            };
+            session.feed(filter, Then::Check, limit).await.unwrap();
+        }
+        assert!(session.io.write_buffer().capacity() >= 8 * 100);
+        session.flush().await.unwrap();
+        assert!(session.owed.capacity() >= 8);
+        theirs.write_all(&REPLY.repeat(8)).await.unwrap();
+        session.confirm().await.unwrap();
+        assert!(session.owed.is_empty());
+        // The next wait has nothing owed: it may be long, and holds nothing it doesn't use.
+        // (A reply nobody asked for ends this one.)
+        theirs.write_all(REPLY).await.unwrap();
+        session.pump().await.unwrap();
+        assert_eq!(session.owed.capacity(), 0);
+        // And the next command still goes out whole.
+        session
+            .feed(Command::Exit, Then::Ignore, limit)
+            .await
+            .unwrap();
+        // In a new small buffer, not the one the filters grew.
+        assert!(session.io.write_buffer().capacity() < 100);
+        session.flush().await.unwrap();
+        let mut wire = vec![0; 8 * 160 + 6];
+        let mut read = 0;
+        while !wire[..read].ends_with(b"exit\n\n") {
+            read += tokio::io::AsyncReadExt::read(&mut theirs, &mut wire[read..])
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            wire[..read].windows(6).filter(|w| w == b"filter").count(),
+            8
+        );
     }
 }

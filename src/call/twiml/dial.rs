@@ -68,7 +68,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         let Some(action) = d.action else {
             return Ok(Step::Child(None));
         };
-        Box::pin(self.action(action.request(self.twiml.base.as_ref()), extra)).await
+        Box::pin(self.action(action.request(self.twiml.base.as_deref()), extra)).await
     }
 
     /// The caller's channel variables the bridge reads, in one `uuid_setvar_multi`: a failed
@@ -162,7 +162,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
             })
         });
         if let Some(action) = d.action {
-            let req = action.request(self.twiml.base.as_ref());
+            let req = action.request(self.twiml.base.as_deref());
             self.owed.actions.push(OwedAction::Dial {
                 req,
                 bridge,
@@ -180,7 +180,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> CallRun<'_, T> {
         if self.session.is_over() {
             return Ok(());
         }
-        let cmd = format!("uuid_setvar {} {name}", self.call_id);
+        let cmd = format!("uuid_setvar {} {name}", self.facts.call_id);
         self.session.command(Command::Api(cmd)).await?;
         Ok(())
     }
