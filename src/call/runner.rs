@@ -421,4 +421,24 @@ mod tests {
         ])));
         assert!(!leads_to_collection(&chain(vec![collect()])));
     }
+
+    #[test]
+    fn only_a_flow_that_makes_twiml_requests_keeps_the_request_that_fetched_it() {
+        use crate::callflow::FlowLimits;
+        use crate::pivot::{piston::parse_piston, twiml::parse_twiml};
+        let limits = FlowLimits::default();
+        let base = url::Url::parse("http://app.example/voice").unwrap();
+        let twiml = |doc: &str| parse_twiml(doc.as_bytes(), &base, &limits).unwrap();
+        assert!(uses_request_base(&twiml(
+            "<Response><Say>hi</Say><Redirect>/next</Redirect></Response>"
+        )));
+        assert!(uses_request_base(&twiml(
+            "<Response><Gather action=\"/keys\"><Say>press</Say></Gather></Response>"
+        )));
+        assert!(!uses_request_base(&twiml(
+            "<Response><Play>http://app.example/a.wav</Play><Hangup/></Response>"
+        )));
+        let piston = br#"{"module":"play","data":{"id":"tone_stream://%(100,0,440)"}}"#;
+        assert!(!uses_request_base(&parse_piston(piston, &limits).unwrap()));
+    }
 }
