@@ -182,6 +182,9 @@ pub struct Session<T> {
     /// Commands fed to the socket and not flushed yet: the next wait flushes them, so
     /// commands sent back to back leave in one write.
     unflushed: bool,
+    /// Commands went out since the last [`Session::rest`]: the next wait with nothing owed
+    /// gives back what they grew (once, not at every event of a long prompt).
+    rest_due: bool,
     /// A failure seen while reading for someone else (a refused handshake command).
     fault: Option<Box<SessionError>>,
     /// The error that made the session unusable (a protocol error, a reply that never
@@ -232,6 +235,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             apps: Vec::new(),
             dtmf: VecDeque::new(),
             unflushed: false,
+            rest_due: false,
             fault: None,
             fatal: None,
             reply_timeout,
@@ -460,6 +464,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             return Err(e.into());
         }
         self.unflushed = true;
+        self.rest_due = true;
         self.owed.push_back(Owed {
             command,
             due: Instant::now() + limit,
@@ -490,7 +495,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
             return Err(SessionError::Closed);
         }
         self.flush().await?;
-        if self.owed.is_empty() {
+        if self.rest_due && self.owed.is_empty() {
             self.rest();
         }
         let reply_due = self.owed.front().map(|o| o.due);
@@ -539,6 +544,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Session<T> {
     /// call holds only what it still uses (docs/performance.md, "Memory per call"). Costs
     /// an allocation when the next commands go out, next to their write.
     fn rest(&mut self) {
+        self.rest_due = false;
         if self.owed.capacity() > 0 {
             self.owed = VecDeque::new();
         }
