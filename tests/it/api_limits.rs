@@ -102,6 +102,22 @@ async fn metric(pivot: &Pivot, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {name} in {text}"))
 }
 
+/// Waits (up to 10 s) for the gauge `name` to read at most `limit`.
+async fn settles_at_most(pivot: &Pivot, name: &str, limit: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let value = metric(pivot, name).await;
+        if value <= limit {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} stays at {value}, above {limit}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 async fn login_status(
     pivot: &Pivot,
     key: &str,
@@ -170,7 +186,10 @@ async fn an_idle_connection_flood_cannot_stop_health_other_accounts_or_calls() {
     let _one = idle_connections(pivot.api, attacker, 300).await;
     let health = reqwest::get(pivot.api_url("/health")).await.unwrap();
     assert_eq!(health.status(), 200);
-    assert!(metric(&pivot, "pivot_api_connections").await <= 16 + 1);
+    // The attacker's 16 and this metrics request: connections served just before (the
+    // logins, /health) leave the gauge when their tasks end, which may be a moment after
+    // their client saw the answer. A cap that failed would leave about 300 here.
+    settles_at_most(&pivot, "pivot_api_connections", 16 + 1).await;
     assert!(metric(&pivot, "pivot_api_connections_refused_total").await >= 300 - 16);
     let other = format!("/v2/accounts/{OTHER_ACCOUNT}/pivot/debug");
     assert_eq!(get(&pivot, &other, &token).await, 200);
@@ -190,7 +209,7 @@ async fn an_idle_connection_flood_cannot_stop_health_other_accounts_or_calls() {
         200
     );
     assert_eq!(get(&pivot, &other, &token).await, 200);
-    assert!(metric(&pivot, "pivot_api_connections").await <= 64 + 1);
+    settles_at_most(&pivot, "pivot_api_connections", 64 + 1).await;
     assert!(metric(&pivot, "pivot_api_connections_evicted_total").await > 0);
 
     // Calls do not notice.
