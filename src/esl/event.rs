@@ -2,15 +2,14 @@
 //! Owns decoding an event body (plain or JSON) and the named accessors; does not decide what
 //! an event means for a call (that is `call`).
 
-use std::cell::RefCell;
 use std::fmt;
 use std::ops::Range;
 
 use bytes::Bytes;
 
-use super::block::{self, check_len, Entry};
-use super::frame::{content_length, FrameError, Limits};
-use super::headers::{Builder, Headers, UNDEF};
+use super::block::{self, check_len};
+use super::frame::{declared_length, FrameError, Limits};
+use super::headers::{Builder, Headers};
 
 /// Why an event body is not an event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,14 +24,8 @@ pub enum EventError {
     Json(String),
 }
 
-thread_local! {
-    /// Where an event's index is built before it is copied out at its exact size: one per
-    /// thread, not one per connection.
-    static SCRATCH: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
-}
-
-/// A scratch index bigger than this (a hostile event) is not kept.
-const KEEP_SCRATCH: usize = 4096;
+/// Body bytes per index entry an event's index is first sized for (see `from_plain_bytes`).
+const INDEX_BYTES_PER_ENTRY: usize = 32;
 
 /// One event: its headers (percent-decoded for plain events, when read) and its own body, if
 /// any. A plain event keeps the bytes it came in; its headers are spans of them.
@@ -60,22 +53,24 @@ impl Event {
     pub(crate) fn from_plain_bytes(bytes: Bytes, limits: &Limits) -> Result<Event, EventError> {
         let len = bytes.len();
         check_len(len)?;
-        let (entries, found) = SCRATCH.with_borrow_mut(|scratch| {
-            scratch.clear();
-            let found = block::index_block(&bytes, limits.max_headers, scratch)?;
-            let entries = scratch.to_vec();
-            if scratch.capacity() > KEEP_SCRATCH {
-                *scratch = Vec::new();
-            }
-            Ok::<_, FrameError>((entries, found))
-        })?;
+        // Sized from the body: FreeSWITCH's header lines average about 35 bytes, so this fits
+        // most events without growing, a few percent over their exact size.
+        let mut entries =
+            Vec::with_capacity((len / INDEX_BYTES_PER_ENTRY + 1).min(limits.max_headers));
+        let found = block::index_block(&bytes, limits.max_headers, &mut entries)?;
+        if entries.capacity() > 2 * entries.len() + 16 {
+            // A body mostly not header lines (a long value, an event's own body).
+            entries.shrink_to_fit();
+        }
         let headers = Headers::from_parts(bytes, entries, true);
         // Found while indexing: the lookup would be a pass over every name.
-        let declared = found.content_length.map(|i| headers.view().value(i));
-        let body = match declared.filter(|v| v != UNDEF) {
+        let declared = match found.content_length {
+            Some(i) => declared_length(&headers.view(), i, limits)?,
             None => None,
-            Some(value) => {
-                let declared = content_length(&value, limits)?;
+        };
+        let body = match declared {
+            None => None,
+            Some(declared) => {
                 let available = len - found.rest;
                 if declared > available {
                     return Err(EventError::ShortBody {

@@ -143,6 +143,12 @@ pub struct FrameScanner {
     /// Where the search for the blank line resumes.
     scanned: usize,
     head: Option<Head>,
+    /// Whether `parse_whole` has looked at this frame's bytes (it does once: after that, the
+    /// resumable scan does).
+    tried_whole: bool,
+    /// Frames whose header block `parse_whole` read (for tests).
+    #[cfg(test)]
+    whole: usize,
     /// The header block's index, offsets from `start`. A frame that keeps its headers takes
     /// it; otherwise it is reused by the next frame (see `parse_head`).
     entries: Vec<Entry>,
@@ -198,6 +204,9 @@ impl FrameScanner {
         buf: &[u8],
         limits: &Limits,
     ) -> Result<Option<Found>, FrameError> {
+        if self.head.is_none() && !self.tried_whole {
+            self.head = self.parse_whole(buf, limits);
+        }
         if self.head.is_none() {
             let Some(block) = self.find_block_end(buf, limits)? else {
                 return Ok(None);
@@ -217,6 +226,8 @@ impl FrameScanner {
         let start = self.start;
         *self = FrameScanner {
             entries: std::mem::take(&mut self.entries),
+            #[cfg(test)]
+            whole: self.whole,
             ..FrameScanner::default()
         };
         let body_start = head.body_start - start;
@@ -328,6 +339,55 @@ impl FrameScanner {
         true
     }
 
+    /// The common case in one pass: a FreeSWITCH header block already whole in `buf`,
+    /// indexed by `index_block`, which also finds the blank line that ends it. `None` leaves
+    /// the frame to the resumable scan (`find_block_end`, then `parse_head`), which gives the
+    /// same result and every error: for a block not complete yet, a command frame, or
+    /// anything wrong. Tried once per frame, at the first call with a byte of it (a codec is
+    /// asked again as soon as a frame is out, most often with nothing left), so a frame
+    /// trickling in stays linear.
+    fn parse_whole(&mut self, buf: &[u8], limits: &Limits) -> Option<Head> {
+        if !self.skip_blank_lines(buf) {
+            return None;
+        }
+        self.tried_whole = true;
+        let frame = &buf[self.start..];
+        // A block ending past this is too large: the scan says so.
+        let window = &frame[..frame
+            .len()
+            .min(limits.max_header_block.saturating_sub(self.start))];
+        check_len(window.len()).ok()?;
+        if self.entries.capacity() > KEEP_ENTRIES {
+            self.entries = Vec::new();
+        }
+        self.entries.clear();
+        let found = block::index_block(window, limits.max_headers, &mut self.entries).ok()?;
+        let first = self.entries.first()?;
+        if found.lines_end == window.len() || frame[first.name()].contains(&b' ') {
+            // No blank line yet, or a command line first (its name has a space).
+            return None;
+        }
+        let view = HeaderView {
+            bytes: frame,
+            entries: &self.entries,
+            decoded: self.entries.len(),
+        };
+        let body_len = match found.content_length {
+            Some(i) => declared_length(&view, i, limits).ok()?,
+            None => None,
+        };
+        #[cfg(test)]
+        {
+            self.whole += 1;
+        }
+        Some(Head {
+            command: None,
+            block_end: found.lines_end,
+            body_start: self.start + found.rest,
+            body_len,
+        })
+    }
+
     /// Indexes the header block (lines `start..lines_end`) and reads its `Content-Length`.
     fn parse_head(
         &mut self,
@@ -349,7 +409,7 @@ impl FrameScanner {
         self.entries.clear();
         self.entries.reserve_exact(count.min(limits.max_headers));
         let max = limits.max_headers;
-        let length = if command.is_some() {
+        let body_len = if command.is_some() {
             // A command frame: the lines after the command line, values literal.
             let rest =
                 (first_end < lines_end).then(|| block::lines(lines, first_end + 1..lines_end));
@@ -359,7 +419,10 @@ impl FrameScanner {
                 entries: &self.entries,
                 decoded: 0,
             };
-            view.get("Content-Length")
+            match view.get("Content-Length") {
+                Some(value) => Some(content_length(&value, limits)?),
+                None => None,
+            }
         } else {
             // FreeSWITCH's frames: the one-pass indexer (a block has no empty line: the first
             // one would have ended it), which also notes where `Content-Length` is.
@@ -369,14 +432,10 @@ impl FrameScanner {
                 entries: &self.entries,
                 decoded: self.entries.len(),
             };
-            found
-                .content_length
-                .map(|i| view.value(i))
-                .filter(|v| v != UNDEF)
-        };
-        let body_len = match length {
-            Some(value) => Some(content_length(&value, limits)?),
-            None => None,
+            match found.content_length {
+                Some(i) => declared_length(&view, i, limits)?,
+                None => None,
+            }
         };
         Ok(Head {
             command,
@@ -392,6 +451,29 @@ fn is_command_line(line: &[u8]) -> bool {
         None => true,
         Some(colon) => line[..colon].contains(&b' '),
     }
+}
+
+/// The body length declared by the `Content-Length` entry `i` of a FreeSWITCH frame or event
+/// (`None` for `_undef_`). Plain digits, as FreeSWITCH writes them, are read as they are
+/// (they decode to themselves); anything else is decoded and checked by [`content_length`].
+pub(crate) fn declared_length(
+    view: &HeaderView<'_>,
+    i: usize,
+    limits: &Limits,
+) -> Result<Option<usize>, FrameError> {
+    let raw = view.raw_value(i);
+    if (1..=18).contains(&raw.len()) && raw.iter().all(u8::is_ascii_digit) {
+        let n = raw.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+        match usize::try_from(n) {
+            Ok(n) if n <= limits.max_body => return Ok(Some(n)),
+            _ => {}
+        }
+    }
+    let value = view.value(i);
+    if value == UNDEF {
+        return Ok(None);
+    }
+    content_length(&value, limits).map(Some)
 }
 
 /// A decimal byte count within `max_body`.

@@ -180,3 +180,90 @@ fn scanner_resumes_without_rescanning() {
     assert_eq!(frame.body().map(<[u8]>::len), Some(100_000));
     assert_eq!(scanner.bytes_needed(), None);
 }
+
+/// Every frame of `input` fed to one scanner a byte at a time: after the first byte of each
+/// frame, the resumable scan alone reads it.
+fn byte_by_byte(input: &[u8], limits: &Limits) -> Result<Vec<Frame>, FrameError> {
+    let mut scanner = FrameScanner::default();
+    let (mut frames, mut from) = (Vec::new(), 0);
+    for end in 1..=input.len() {
+        if let Some((frame, used)) = scanner.scan(&input[from..end], limits)? {
+            frames.push(frame);
+            from += used;
+        }
+    }
+    assert_eq!(
+        scanner.whole, 0,
+        "the one-pass read took a frame fed byte by byte"
+    );
+    Ok(frames)
+}
+
+/// The same frames read whole, each header block in one pass where it can be.
+fn all_at_once(input: &[u8], limits: &Limits) -> Result<Vec<Frame>, FrameError> {
+    let mut scanner = FrameScanner::default();
+    let (mut frames, mut rest) = (Vec::new(), input);
+    while let Some((frame, used)) = scanner.scan(rest, limits)? {
+        frames.push(frame);
+        rest = &rest[used..];
+    }
+    Ok(frames)
+}
+
+#[test]
+fn the_one_pass_read_and_the_resumable_scan_agree() {
+    let limits = Limits {
+        max_header_block: 64,
+        max_headers: 3,
+        max_body: 10,
+    };
+    let cases: &[&[u8]] = &[
+        b"Content-Length: 3\nContent-Type: x/y\n\nabcReply-Text: +OK\n\n",
+        b"\r\n\nA: 1\r\nB:\r\n\r\nC: %41\n\n",
+        b"A: 1\n\rB: 2\n\n",
+        b"sendmsg\nA: 1\n\napi status\n\n",
+        b"api x: y\nA: 1\n\n",
+        b"A: 1\ngarbage\n\n",
+        b"A: 1\n: 2\n\n",
+        b"A: 1\nB: 2\nC: 3\nD: 4\n\n",
+        b"A: 1\nContent-Length: 11\n\n",
+        b"Content-Length: 1x\n\n",
+        b"Content-Length: _undef_\nContent-Length: 2\n\nB: 1\n\n",
+        b"A: 0123456789012345678901234567890123456789\nB: 01234567890123456789\n\n",
+        b"A: 0123456789012345678901234567890123456789\nB: 0123456789\n\n",
+        b"A: 1\n\r\r\nB: 2\n\n",
+    ];
+    for input in cases {
+        let text = String::from_utf8_lossy(input);
+        assert_eq!(
+            all_at_once(input, &limits),
+            byte_by_byte(input, &limits),
+            "{text:?}"
+        );
+    }
+}
+
+#[test]
+fn a_whole_header_block_is_read_in_one_pass_even_after_an_empty_read() {
+    // A codec is asked for the next frame as soon as one is out, most often with nothing left
+    // in its buffer: that must not send the next frame, arriving whole, to the slower scan.
+    let mut scanner = FrameScanner::default();
+    let limits = Limits::default();
+    let frame = b"Content-Length: 4\nContent-Type: text/event-plain\n\nA: 1";
+    assert!(scanner.scan(b"", &limits).unwrap().is_none());
+    assert!(scanner.scan(b"\n", &limits).unwrap().is_none());
+    let mut input = b"\n".to_vec();
+    input.extend_from_slice(&frame[..frame.len() - 2]);
+    assert!(scanner.scan(&input, &limits).unwrap().is_none());
+    assert_eq!(scanner.bytes_needed(), Some(input.len() + 2));
+    input.extend_from_slice(b" 1");
+    let (parsed, used) = scanner.scan(&input, &limits).unwrap().unwrap();
+    assert_eq!((used, parsed.body()), (input.len(), Some(&b"A: 1"[..])));
+    assert_eq!(scanner.whole, 1);
+    // A command frame is left to the scan.
+    assert!(scanner
+        .scan(b"sendmsg\nA: 1\n\n", &limits)
+        .unwrap()
+        .is_some());
+    assert_eq!(scanner.whole, 1);
+}

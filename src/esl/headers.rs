@@ -57,7 +57,7 @@ impl<'a> HeaderView<'a> {
         &self.bytes[self.entries[i].name()]
     }
 
-    fn raw_value(&self, i: usize) -> &'a [u8] {
+    pub(crate) fn raw_value(&self, i: usize) -> &'a [u8] {
         &self.bytes[self.entries[i].value()]
     }
 

@@ -7,7 +7,7 @@ use bytes::BytesMut;
 
 use super::event::{ChannelData, Event, EventError};
 use super::frame::{Found, Frame, FrameScanner, Limits};
-use super::headers::HeaderView;
+use super::headers::{HeaderView, UNDEF};
 
 /// What FreeSWITCH said, typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,12 +142,21 @@ fn classify<'a>(
     if command {
         return Ok(Kind::Unknown);
     }
-    let content_type = headers.get("Content-Type");
+    let event_body = || body.ok_or(EventError::MissingBody);
+    let at = headers.position("Content-Type");
+    // Most frames are events: that test first (the types are exclusive, order is free), on
+    // the raw value (one without a `%` decodes to itself).
+    if at.is_some_and(|i| {
+        headers
+            .raw_value(i)
+            .eq_ignore_ascii_case(b"text/event-plain")
+    }) {
+        return Ok(Kind::Plain(event_body()?));
+    }
+    let content_type = at.map(|i| headers.value(i)).filter(|v| v != UNDEF);
     let content_type = content_type.as_deref().unwrap_or("");
     let is = |t: &str| content_type.eq_ignore_ascii_case(t);
     let text = || String::from_utf8_lossy(body.unwrap_or_default()).into_owned();
-    let event_body = || body.ok_or(EventError::MissingBody);
-    // Most frames are events: that test first (the types are exclusive, order is free).
     let kind = if is("text/event-plain") {
         Kind::Plain(event_body()?)
     } else if is("command/reply") {
