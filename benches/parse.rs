@@ -3,7 +3,8 @@
 //! only finds each frame's end and skips its body. Prints MB/s and the share of the floor.
 //!
 //! `cargo bench --bench parse` (`-- --rounds N` for more rounds; best of the rounds is kept;
-//! `-- --only NAME` for the floor and the runs named like NAME, e.g. under `perf record`;
+//! `-- --only NAME` for the floor and the run named NAME (else those whose name contains it),
+//! e.g. under `perf record`;
 //! `-- --probe` for the event body decoder alone).
 //! Allocation counts are in `benches/parse_allocs.rs` (a counting allocator would slow this).
 
@@ -47,7 +48,8 @@ fn main() {
         .position(|a| a == "--rounds")
         .and_then(|i| args.get(i + 1)?.parse().ok())
         .unwrap_or(5usize);
-    // `--only NAME` runs the floor and the runs whose name contains NAME (for profiling).
+    // `--only NAME` runs the floor and the run named NAME, or else those whose name contains
+    // NAME (for profiling).
     let only = args
         .iter()
         .position(|a| a == "--only")
@@ -65,10 +67,17 @@ fn main() {
     );
     let mut runs = runs();
     if let Some(only) = &only {
+        // A name given whole picks that run alone (`EslCodec` is also in a longer name).
+        let exact = runs.iter().any(|(name, _)| name == only);
         let mut i = 0;
         runs.retain(|(name, _)| {
             i += 1;
-            i == 1 || name.contains(only.as_str())
+            i == 1
+                || if exact {
+                    name == only
+                } else {
+                    name.contains(only.as_str())
+                }
         });
     }
     let mut best = vec![Duration::MAX; runs.len()];
