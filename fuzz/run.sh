@@ -38,7 +38,8 @@ nice -n 19 cargo fuzz build "${build[@]}" --target-dir "$dir" "$target" >&2
 binary=$dir/x86_64-unknown-linux-gnu/release/$target
 corpus=fuzz/corpus/$target
 mkdir -p "$corpus" "fuzz/artifacts/$target" fuzz/logs
-log=fuzz/logs/$target-$sanitizer-$(date +%Y%m%dT%H%M%S).log
+# The process id too: two runs started in the same second must not share a log.
+log=fuzz/logs/$target-$sanitizer-$(date +%Y%m%dT%H%M%S)-$$.log
 
 status=0
 nice -n 19 "$binary" "$corpus" "${seeds[@]}" \
