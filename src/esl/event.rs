@@ -64,10 +64,7 @@ impl Event {
         }
         let headers = Headers::from_parts(bytes, entries, true);
         // Found while indexing: the lookup would be a pass over every name.
-        let declared = match found.content_length {
-            Some(i) => declared_length(&headers.view(), i, limits)?,
-            None => None,
-        };
+        let declared = declared_length(&headers.view(), found.content_length, limits)?;
         let body = match declared {
             None => None,
             Some(declared) => {

@@ -357,10 +357,7 @@ impl FrameScanner {
             .len()
             .min(limits.max_header_block.saturating_sub(self.start))];
         check_len(window.len()).ok()?;
-        if self.entries.capacity() > KEEP_ENTRIES {
-            self.entries = Vec::new();
-        }
-        self.entries.clear();
+        self.clear_entries(0);
         let found = block::index_block(window, limits.max_headers, &mut self.entries).ok()?;
         let first = self.entries.first()?;
         if found.lines_end == window.len() || frame[first.name()].contains(&b' ') {
@@ -372,10 +369,7 @@ impl FrameScanner {
             entries: &self.entries,
             decoded: self.entries.len(),
         };
-        let body_len = match found.content_length {
-            Some(i) => declared_length(&view, i, limits).ok()?,
-            None => None,
-        };
+        let body_len = declared_length(&view, found.content_length, limits).ok()?;
         #[cfg(test)]
         {
             self.whole += 1;
@@ -386,6 +380,15 @@ impl FrameScanner {
             body_start: self.start + found.rest,
             body_len,
         })
+    }
+
+    /// Empties the index for the next frame's `wanted` entries, dropping it first if it grew
+    /// past what is worth keeping (a hostile frame's).
+    fn clear_entries(&mut self, wanted: usize) {
+        if self.entries.capacity() > KEEP_ENTRIES.max(wanted) {
+            self.entries = Vec::new();
+        }
+        self.entries.clear();
     }
 
     /// Indexes the header block (lines `start..lines_end`) and reads its `Content-Length`.
@@ -403,10 +406,7 @@ impl FrameScanner {
         let first = 0..block::strip_cr(lines, 0, first_end);
         let command = is_command_line(&lines[first.clone()]).then_some(first);
         let count = block::line_count(lines, 0..lines_end) - usize::from(command.is_some());
-        if self.entries.capacity() > KEEP_ENTRIES.max(count) {
-            self.entries = Vec::new();
-        }
-        self.entries.clear();
+        self.clear_entries(count);
         self.entries.reserve_exact(count.min(limits.max_headers));
         let max = limits.max_headers;
         let body_len = if command.is_some() {
@@ -432,10 +432,7 @@ impl FrameScanner {
                 entries: &self.entries,
                 decoded: self.entries.len(),
             };
-            match found.content_length {
-                Some(i) => declared_length(&view, i, limits)?,
-                None => None,
-            }
+            declared_length(&view, found.content_length, limits)?
         };
         Ok(Head {
             command,
@@ -453,14 +450,18 @@ fn is_command_line(line: &[u8]) -> bool {
     }
 }
 
-/// The body length declared by the `Content-Length` entry `i` of a FreeSWITCH frame or event
-/// (`None` for `_undef_`). Plain digits, as FreeSWITCH writes them, are read as they are
-/// (they decode to themselves); anything else is decoded and checked by [`content_length`].
+/// The body length declared by the `Content-Length` entry `i` (where the indexer found it, if
+/// it did) of a FreeSWITCH frame or event (`None` without one, or for `_undef_`). Plain
+/// digits, as FreeSWITCH writes them, are read as they are (they decode to themselves);
+/// anything else is decoded and checked by [`content_length`].
 pub(crate) fn declared_length(
     view: &HeaderView<'_>,
-    i: usize,
+    i: Option<usize>,
     limits: &Limits,
 ) -> Result<Option<usize>, FrameError> {
+    let Some(i) = i else {
+        return Ok(None);
+    };
     let raw = view.raw_value(i);
     if (1..=18).contains(&raw.len()) && raw.iter().all(u8::is_ascii_digit) {
         let n = raw.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
